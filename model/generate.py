@@ -10,6 +10,7 @@ from model.config import GPTConfig
 from model.gpt import GPT, init_cache, positions_from_mask
 
 
+@functools.lru_cache(maxsize=None)
 def make_forward(cfg: GPTConfig):
     """A jit-compiled (params, tokens [B,T], pad_mask [B,T] | None) -> logits [B,T,V]."""
     return jax.jit(GPT(cfg).apply)

@@ -1,0 +1,171 @@
+"""One paired experiment: the correct and the broken variant trained on the same seeds and batches,
+then measured by the registry's probes and judged by its rules."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from tqdm import tqdm
+
+import data as data_lib
+from ablations import probes as probe_lib
+from ablations.registry import MistakeSpec
+from ablations.tracking import MetricsSink
+from ablations.train import (TrainSettings, init_state, layer_groups, make_eval, make_train_chunk, n_params,
+                             seed_slice)
+from model import GPTConfig, Mistakes, generate, make_forward
+
+VARIANTS = ("correct", "broken")
+
+
+@dataclasses.dataclass
+class Corpus:
+    """A tokenized text plus what probes need to read it honestly."""
+    tokens: data_lib.TokenData
+    bytes_per_token: float
+    oov_alphabet: int
+    synthetic: data_lib.SyntheticSpec | None
+
+
+def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
+    """Text from the configured source, tokenized (mistake 10 swaps in the too-small vocabulary)."""
+    spec = data_lib.SyntheticSpec(cfg["alphabet_size"], cfg["span"], cfg["zipf_exponent"])
+    text = data_lib.load_text(cfg["source"], path=cfg["path"], tfds_name=cfg["tfds_name"], tfds_dir=cfg["tfds_dir"],
+                              synthetic=spec, n_blocks=cfg["n_blocks"], seed=cfg["seed"])
+    vocab_size = cfg["tiny_vocab_size"] if tiny_vocab else cfg["vocab_size"]  # Mistake 10: too small a vocabulary
+    tokenizer = data_lib.make_tokenizer(cfg["tokenizer"], text, vocab_size)
+    ids = tokenizer.encode(text)
+    synthetic = spec if cfg["source"] == "synthetic" and cfg["tokenizer"] == "char" else None
+    align = data_lib.block_len(spec) if synthetic else 1
+    train, val = data_lib.split_tokens(ids, cfg["val_fraction"], align)
+    tokens = data_lib.TokenData(train, val, tokenizer.vocab_size, tokenizer.unk_id, align)
+    return Corpus(tokens, len(text.encode()) / len(ids), data_lib.oov_alphabet_size(text, tokenizer), synthetic)
+
+
+def probe_inputs(corpus: Corpus, s: TrainSettings, length_factor: int) -> probe_lib.ProbeInputs:
+    t = corpus.tokens
+    inputs, targets = data_lib.eval_windows(t.val, s.eval_windows, s.seq_len, t.align)
+    long_inputs, long_targets = data_lib.eval_windows(t.val, s.eval_windows, s.seq_len * length_factor, t.align)
+    span = corpus.synthetic.span if corpus.synthetic else None
+    return probe_lib.ProbeInputs(inputs, targets, long_inputs, long_targets, t.unk_id, corpus.bytes_per_token,
+                                 corpus.oov_alphabet, span)
+
+
+def checkpoint_manager(directory: Path) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=2))
+
+
+def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds: list[int], sink: MetricsSink,
+                  ckpt_dir: Path, label: str) -> dict:
+    """Train every seed of one variant together; resume from the newest checkpoint if there is one."""
+    state = init_state(model_cfg, s, seeds)
+    groups = layer_groups(seed_slice(state["params"], 0))
+    manager = checkpoint_manager(ckpt_dir)
+    start = manager.latest_step() or 0
+    if start:
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+        state = manager.restore(start, args=ocp.args.StandardRestore(abstract))
+    sink.truncate_after(start)
+    chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient)
+    evaluate = make_eval(model_cfg)
+    val_inputs, val_targets = data_lib.eval_windows(corpus.tokens.val, s.eval_windows, s.seq_len, corpus.tokens.align)
+    train_tokens, seed_array = jax.device_put(corpus.tokens.train), jax.numpy.asarray(seeds)
+    tokens_per_chunk = s.log_every * s.batch_size * s.seq_len * len(seeds)
+    bar = tqdm(total=s.steps, initial=start, desc=label, unit="step", dynamic_ncols=True)
+    for chunk_start in range(start, s.steps, s.log_every):
+        tic = time.perf_counter()
+        state, metrics = chunk(state, train_tokens, seed_array, chunk_start)
+        metrics = jax.device_get(metrics)  # the one host sync of the chunk
+        step, tokens_per_s = chunk_start + s.log_every, tokens_per_chunk / (time.perf_counter() - tic)
+        val = evaluate(state["params"], val_inputs, val_targets) if step % s.eval_every == 0 else None
+        rows = [metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state) for i, seed in enumerate(seeds)]
+        sink.log(rows)
+        if step % s.ckpt_every == 0 or step == s.steps:
+            manager.save(step, args=ocp.args.StandardSave(state))
+        bar.update(s.log_every)
+        bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
+    bar.close()
+    manager.wait_until_finished()
+    manager.close()
+    return state
+
+
+def metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state) -> dict:
+    row = {"step": step, "seed": seed, **{k: float(metrics[k][i]) for k in
+                                          ("loss", "train_ce", "grad_norm", "lr", "param_norm")},
+           **{f"grad_norm/{g}": float(metrics["layer_grad_norms"][i][j]) for j, g in enumerate(groups)},
+           "tokens_per_s": tokens_per_s, "diverged_at": int(state["diverged_at"][i])}
+    if val is not None:
+        row["val_loss"] = float(val[i])
+    return row
+
+
+def language_model(model_cfg: GPTConfig, params) -> probe_lib.LanguageModel:
+    forward = make_forward(model_cfg)
+    return probe_lib.LanguageModel(
+        forward=lambda tokens, mask: forward(params, tokens, mask),
+        generate=lambda prompts, mask, n_new, use_cache: generate(model_cfg, params, prompts, mask, n_new,
+                                                                  use_cache=use_cache))
+
+
+def measure(spec: MistakeSpec, model_cfg: GPTConfig, params, seed: int, rows: list[dict],
+            inputs: probe_lib.ProbeInputs, corpus: Corpus) -> dict:
+    """The standard measurements of one trained seed, plus the registry's probes for this mistake."""
+    mine = [r for r in rows if r["seed"] == seed]
+    first, evals = mine[0], [r for r in mine if "val_loss" in r]
+    blocks = [k for k in first if k.startswith("grad_norm/block_")]
+    out = {"val_loss": evals[-1]["val_loss"], "train_ce": mine[-1]["train_ce"], "n_params": n_params(params),
+           "diverged_at": mine[-1]["diverged_at"],
+           "grad_depth_ratio": float(np.log10(first[blocks[0]] / first[blocks[-1]])),
+           "zero_gradient": float(all(r["grad_norm"] == 0.0 for r in mine))}
+    if corpus.synthetic is not None:
+        out["entropy_floor"] = float(data_lib.mean_floor(corpus.synthetic, inputs.inputs.shape[1]))
+    lm = language_model(model_cfg, params)
+    for name in spec.probes:
+        out.update(probe_lib.PROBES[name](lm, inputs))
+    return out
+
+
+def decide(spec: MistakeSpec, measured: dict, model_cfg: GPTConfig) -> dict:
+    """Apply the registry's rules; a broken variant that went non-finite is a finding of its own."""
+    checks = [rule.decide([m[rule.metric] for m in measured["correct"]], [m[rule.metric] for m in measured["broken"]],
+                          model_cfg) for rule in spec.checks]
+    diverged = {v: [m["diverged_at"] for m in measured[v] if m["diverged_at"] >= 0] for v in VARIANTS}
+    if diverged["broken"]:
+        verdict = f"diverged at step {min(diverged['broken'])}"
+    else:
+        verdict = "reproduced" if all(c["passed"] for c in checks) else "not reproduced"
+    return {"mistake": spec.name, "number": spec.number, "claim": spec.claim, "verdict": verdict,
+            "checks": checks, "diverged": diverged}
+
+
+def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
+    """Train both variants, measure them, write measurements.json and verdict.json; return the verdict."""
+    s = TrainSettings(steps=cfg["steps"], **cfg["train"])
+    seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
+    measured, model_cfgs = {}, {}
+    for variant in VARIANTS:
+        mistakes = Mistakes.of(spec.name) if variant == "broken" else Mistakes()
+        corpus = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
+        model_cfgs[variant] = model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len,
+                                                    mistakes=mistakes, **cfg["model"])
+        variant_dir = run_dir / variant
+        variant_dir.mkdir(parents=True, exist_ok=True)
+        sink = sink_factory(variant_dir, seeds, variant)
+        state = train_variant(model_cfg, s, corpus, seeds, sink, variant_dir / "ckpt", f"{spec.name}:{variant}")
+        rows = [json.loads(line) for line in (variant_dir / "metrics.jsonl").read_text().splitlines()]
+        inputs = probe_inputs(corpus, s, cfg["probe"]["length_factor"])
+        measured[variant] = [measure(spec, model_cfg, seed_slice(state["params"], i), seed, rows, inputs, corpus)
+                             for i, seed in enumerate(seeds)]
+        for seed, values in zip(seeds, measured[variant]):
+            sink.summarize(seed, {k: v for k, v in values.items() if not isinstance(v, list)})
+        sink.close()
+    (run_dir / "measurements.json").write_text(json.dumps(measured, indent=1))
+    verdict = decide(spec, measured, model_cfgs["correct"])
+    (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
+    return verdict

@@ -1,0 +1,179 @@
+"""`python -m ablations.run mistake=<name>|all [key=value ...]`: paired runs, symptom, verdict, figures.
+
+Hydra conventions: `key=value` overrides, `-m mistake=a,b seeds=3,5` for sweeps. The same command
+resumes the same run (its directory is named by a hash of the resolved config); results are never
+overwritten."""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from ablations.registry import BY_NAME, MistakeSpec, lookup
+from ablations.tracking import MetricsSink, wandb_mode
+
+CONF_DIR = Path(__file__).parent / "conf"
+SOURCES, TOKENIZERS = ("synthetic", "text", "tfds"), ("char", "bpe")
+
+
+class UsageError(ValueError):
+    """A bad command line or config: reported in one line, before anything compiles."""
+
+
+def dotted_keys(node, prefix="") -> dict:
+    out = {}
+    for key, value in node.items():
+        out.update(dotted_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Unknown keys, mistake names and wrongly typed values fail here in one line."""
+    base = dotted_keys(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml")))
+    for override in OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")]):
+        key = override.key_or_group
+        if key.startswith("hydra") or key == "defaults":
+            continue
+        if key not in base:
+            near = difflib.get_close_matches(key, base, n=3)
+            hint = f"did you mean {', '.join(near)}?" if near else f"valid keys: {', '.join(base)}"
+            raise UsageError(f"unknown config key {key!r}; {hint}")
+        values = override.value()
+        for value in (values.list if override.is_sweep_override() else [values]):
+            check_value(key, value, base[key])
+
+
+def check_value(key: str, value, default) -> None:
+    if key == "mistake":
+        lookup(value) if value != "all" else None
+        return
+    choices = {"data.source": SOURCES, "data.tokenizer": TOKENIZERS}.get(key)
+    if choices and value not in choices:
+        raise UsageError(f"{key}={value!r}; valid choices: {', '.join(choices)}")
+    expected = type(default)
+    if default is None or value is None or isinstance(value, expected) or (expected is float and type(value) is int):
+        return
+    raise UsageError(f"{key}={value!r} must be of type {expected.__name__} (like the default {default!r})")
+
+
+def resolve(cfg: DictConfig, spec: MistakeSpec, user_keys: set[str]) -> dict:
+    """Base config, then the registry's settings for this mistake, then what the user typed."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.pop("hydra", None)
+    for dotted, value in spec.settings.items():
+        if dotted not in user_keys:
+            section, key = dotted.split(".")
+            resolved[section][key] = value
+    resolved["mistake"] = spec.name
+    return resolved
+
+
+def validate(resolved: dict) -> None:
+    from ablations.train import TrainSettings
+    from data import load_text
+    from model import GPTConfig
+
+    TrainSettings(steps=resolved["steps"], **resolved["train"])
+    GPTConfig(max_len=resolved["train"]["seq_len"], **resolved["model"])
+    wandb_mode(resolved["wandb"]["mode"])
+    if resolved["seeds"] < 1:
+        raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
+    if resolved["mistake"] == "position_overflow" and resolved["model"]["position"] == "learned":
+        raise UsageError("mistake=position_overflow compares against positions that extrapolate: "
+                         "model.position=learned would overflow in the correct variant too; valid choices: rope, sinusoidal")
+    if resolved["data"]["source"] == "text":
+        if not resolved["data"]["path"]:
+            raise UsageError("data.source=text needs data.path=<a UTF-8 file>")
+        load_text("text", path=resolved["data"]["path"])  # a missing, empty or binary file fails here, in one line
+
+
+def run_directory(resolved: dict) -> Path:
+    identity = {k: v for k, v in resolved.items() if k not in ("wandb", "results_dir", "run_name")}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(resolved["results_dir"]) / resolved["mistake"] / (resolved["run_name"] or digest)
+
+
+def environment() -> dict:
+    import flax
+    import jax
+    import optax
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "git_commit": commit.stdout.strip() or None,
+            "platform": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
+
+
+def run_one(spec: MistakeSpec, resolved: dict) -> dict:
+    from ablations import figures
+    from ablations.experiment import run_pair
+
+    run_dir = run_directory(resolved)
+    if (run_dir / "verdict.json").exists():
+        verdict = json.loads((run_dir / "verdict.json").read_text())
+        print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
+              "pass run_name=<new> for a fresh run")
+        return verdict
+    saved = run_dir / "config.json"
+    if saved.exists() and json.loads(saved.read_text()) != resolved:
+        raise UsageError(f"{run_dir} holds a run with another config; pass run_name=<new> for a fresh run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(resolved, indent=1))
+    (run_dir / "environment.json").write_text(json.dumps(environment(), indent=1))
+    print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
+    print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    mode, w = wandb_mode(resolved["wandb"]["mode"]), resolved["wandb"]
+    group = f"{spec.name}-{run_dir.name}"
+    sinks = lambda variant_dir, seeds, variant: MetricsSink(
+        variant_dir, seeds, mode=mode, project=w["project"], entity=w["entity"], group=group,
+        config={"mistake": spec.name, "variant": variant, **{k: resolved[k] for k in ("model", "train", "data")}})
+    verdict = run_pair(spec, resolved, run_dir, sinks)
+    figures.write_figures(run_dir)
+    print(f"{spec.name}: {verdict['verdict']}")
+    for check in verdict["checks"]:
+        c, b = check["correct"], check["broken"]
+        print(f"   {check['rule']}\n     correct {c['mean']:.4g} ± {c['std']:.2g}, broken {b['mean']:.4g} ± "
+              f"{b['std']:.2g}, effect {check['effect']:.4g} (se {check['se']:.2g}) -> "
+              f"{'pass' if check['passed'] else 'fail'}")
+    if mode == "offline":
+        print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
+    return verdict
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    from ablations import report
+
+    user_keys = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    names = list(BY_NAME) if cfg.mistake == "all" else [cfg.mistake]
+    try:
+        resolved = [resolve(cfg, lookup(name), user_keys) for name in names]
+        for r in resolved:
+            validate(r)
+        for name, r in zip(names, resolved):
+            run_one(BY_NAME[name], r)
+    except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
+        sys.exit(f"error: {error}")
+    if cfg.mistake == "all":
+        print(f"report: {report.write_markdown(Path(cfg.results_dir))}")
+
+
+def main() -> None:
+    try:
+        check_overrides(sys.argv[1:])
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

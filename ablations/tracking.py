@@ -1,0 +1,69 @@
+"""Where metrics go: a JSONL file per variant (always) and one W&B run per (variant, seed)."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+MODES = ("auto", "online", "offline", "disabled")
+
+
+def wandb_mode(requested: str) -> str:
+    """auto: online when an API key is present, offline otherwise (sync later with `wandb sync`)."""
+    if requested not in MODES:
+        raise ValueError(f"wandb.mode={requested!r}; valid choices: {', '.join(MODES)}")
+    if requested != "auto":
+        return requested
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MetricsSink:
+    """Appends rows to `<variant_dir>/metrics.jsonl` and mirrors them to W&B."""
+
+    def __init__(self, variant_dir: Path, seeds, *, mode: str, project: str, entity, group: str, config: dict):
+        self.path = variant_dir / "metrics.jsonl"
+        self.runs = {}
+        if mode == "disabled":
+            return
+        import wandb
+
+        for seed in seeds:
+            run_id = f"{group}-{config['variant']}-s{seed}"
+            settings = dict(project=project, entity=entity, group=group, name=run_id, id=run_id, resume="allow",
+                            dir=str(variant_dir), mode=mode, config={**config, "seed": seed},
+                            reinit="create_new", settings=wandb.Settings(silent=True))
+            try:
+                self.runs[seed] = wandb.init(**settings)
+            except Exception as error:  # a bad key or unreachable server must not stop the science
+                warnings.warn(f"W&B {mode} failed ({type(error).__name__}); falling back to offline", stacklevel=2)
+                self.runs[seed] = wandb.init(**{**settings, "mode": "offline"})
+
+    def truncate_after(self, step: int) -> None:
+        """On resume: keep only rows up to the restored checkpoint's step."""
+        kept = [row for row in read_jsonl(self.path) if row["step"] <= step]
+        self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+
+    def log(self, rows: list[dict]) -> None:
+        with self.path.open("a") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+            f.flush()
+            os.fsync(f.fileno())
+        for row in rows:
+            if row["seed"] in self.runs:
+                values = {k: v for k, v in row.items() if k not in ("seed", "variant", "step")}
+                self.runs[row["seed"]].log(values, step=row["step"])
+
+    def summarize(self, seed: int, values: dict) -> None:
+        if seed in self.runs:
+            self.runs[seed].summary.update(values)
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.finish()

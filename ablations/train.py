@@ -1,0 +1,122 @@
+"""Training of one variant, all seeds at once: `vmap` over seeds inside one compiled chunk of
+`lax.scan`-ned steps, batches drawn on device from (seed, step), divergence caught in the step."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from data import batch_key, sample_batch
+from model import GPT, GPTConfig, next_token_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 300
+    batch_size: int = 16
+    seq_len: int = 64
+    lr: float = 3e-3
+    warmup: int = 30
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    log_every: int = 10  # steps per compiled chunk; metrics are fetched once a chunk
+    eval_every: int = 50
+    eval_windows: int = 64
+    ckpt_every: int = 100
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "seq_len", "log_every", "eval_every", "eval_windows", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name}={getattr(self, name)} must be a positive integer")
+        for name in ("eval_every", "ckpt_every", "steps"):
+            if getattr(self, name) % self.log_every:
+                raise ValueError(f"train.{name}={getattr(self, name)} must be a multiple of "
+                                 f"train.log_every={self.log_every}")
+        if self.warmup >= self.steps:
+            raise ValueError(f"train.warmup={self.warmup} must be smaller than steps={self.steps}")
+        if self.lr <= 0 or self.warmup < 0 or self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ValueError("train.lr and train.grad_clip must be > 0, train.warmup and train.weight_decay >= 0")
+
+
+def schedule(s: TrainSettings):
+    return optax.warmup_cosine_decay_schedule(0.0, s.lr, s.warmup, s.steps, end_value=s.lr * 0.1)
+
+
+def optimizer(s: TrainSettings) -> optax.GradientTransformation:
+    matrices = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)  # no decay on norms and biases
+    return optax.chain(optax.clip_by_global_norm(s.grad_clip),
+                       optax.adamw(schedule(s), weight_decay=s.weight_decay, mask=matrices))
+
+
+def layer_groups(params) -> list[str]:
+    """Top-level parameter groups in depth order: embed, pos_table, block_0..N-1, norm_final, head."""
+    order = lambda name: (0 if name in ("embed", "pos_table") else 2 if name in ("norm_final", "head") else 1,
+                          int(re.sub(r"\D", "", name) or 0), name)
+    return sorted(params["params"], key=order)
+
+
+def group_norms(tree, groups) -> jax.Array:
+    return jnp.stack([optax.global_norm(tree["params"][g]) for g in groups])  # [G]
+
+
+def init_state(cfg: GPTConfig, s: TrainSettings, seeds) -> dict:
+    """Per-seed parameters and optimizer state, stacked on a leading seed axis."""
+    dummy = jnp.zeros((1, s.seq_len), jnp.int32)
+    params = jax.vmap(lambda seed: GPT(cfg).init(jax.random.key(seed), dummy))(jnp.asarray(seeds))
+    return {"params": params, "opt_state": jax.vmap(optimizer(s).init)(params),
+            "diverged_at": -jnp.ones(len(seeds), jnp.int32)}
+
+
+def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align: int, argmax_gradient: bool):
+    """jit((state, tokens, seeds [S], start_step) -> (state, metrics of the chunk's last step [S, ...]))."""
+    model, opt, lr_at = GPT(cfg), optimizer(s), schedule(s)
+
+    def one_seed_step(params, opt_state, diverged_at, tokens, seed, step):
+        inputs, targets = sample_batch(tokens, batch_key(seed, step), s.batch_size, s.seq_len, align)
+        loss_fn = lambda p: next_token_loss(model.apply(p, inputs), targets, argmax_gradient=argmax_gradient)
+        (objective, cross_entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, new_opt_state = opt.update(grads, opt_state, params)
+        grad_norm = optax.global_norm(grads)
+        finite = jnp.isfinite(objective) & jnp.isfinite(grad_norm)
+        keep_going = finite & (diverged_at < 0)  # a diverged seed freezes at its last finite state
+        choose = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_going, a, b), new, old)
+        params = choose(optax.apply_updates(params, updates), params)
+        metrics = {"loss": objective, "train_ce": cross_entropy, "grad_norm": grad_norm, "lr": lr_at(step),
+                   "param_norm": optax.global_norm(params), "layer_grad_norms": group_norms(grads, groups)}
+        diverged_at = jnp.where(~finite & (diverged_at < 0), step, diverged_at)
+        return params, choose(new_opt_state, opt_state), diverged_at, metrics
+
+    all_seeds_step = jax.vmap(one_seed_step, in_axes=(0, 0, 0, None, 0, None))
+
+    def chunk(state, tokens, seeds, start_step):
+        def body(carry, step):
+            params, opt_state, diverged_at = carry
+            params, opt_state, diverged_at, metrics = all_seeds_step(params, opt_state, diverged_at, tokens,
+                                                                     seeds, step)
+            return (params, opt_state, diverged_at), metrics
+
+        carry = (state["params"], state["opt_state"], state["diverged_at"])
+        (params, opt_state, diverged_at), metrics = jax.lax.scan(body, carry, start_step + jnp.arange(s.log_every))
+        last = jax.tree.map(lambda m: m[-1], metrics)
+        return {"params": params, "opt_state": opt_state, "diverged_at": diverged_at}, last
+
+    return jax.jit(chunk, donate_argnums=(0,))
+
+
+def make_eval(cfg: GPTConfig):
+    """jit((params [S,...], inputs [N,T], targets [N,T]) -> validation cross-entropy [S])."""
+    model = GPT(cfg)
+    one = lambda params, inputs, targets: next_token_loss(model.apply(params, inputs), targets)[1]
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+
+
+def seed_slice(tree, index: int):
+    return jax.tree.map(lambda leaf: leaf[index], tree)
+
+
+def n_params(params) -> int:
+    return int(sum(leaf.size for leaf in jax.tree.leaves(params)))

@@ -1,0 +1,33 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+# A configuration small enough that every mistake trains, probes and plots in seconds.
+TINY = ["steps=4", "seeds=2", "train.warmup=1", "train.log_every=2", "train.eval_every=2", "train.ckpt_every=2",
+        "train.batch_size=4", "train.seq_len=32", "train.eval_windows=8", "model.d_model=16", "model.n_heads=2",
+        "model.n_layers=2", "data.n_blocks=300"]
+
+
+def run_lab(*args, module="ablations.run", check=True, env=None):
+    """Run a lab command in a subprocess, as a user would, from the repository root."""
+    full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
+    full_env.pop("WANDB_API_KEY", None)
+    result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                            env=full_env, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory):
+    """The whole suite (all 11 mistakes) end to end on the tiny configuration, once per session."""
+    results = tmp_path_factory.mktemp("suite")
+    run_lab("mistake=all", *TINY, f"results_dir={results}", "wandb.mode=disabled")
+    return results

@@ -1,0 +1,58 @@
+"""The command line: bad input fails in one clear line and loses nothing; W&B offline holds the values."""
+import json
+
+import pytest
+from conftest import SHARED_TEXT, TINY, run_lab
+from wandb_records import history
+
+BAD_INPUTS = {
+    "unknown mistake": (["mistake=no_residuals"], ["no_residuals", "no_residual", "stale_kv_cache"]),
+    "unknown key": (["mistake=narrow_ffn", "model.n_layer=3"], ["model.n_layer", "model.n_layers"]),
+    "wrong type": (["mistake=narrow_ffn", "model.n_layers=deep"], ["model.n_layers", "int"]),
+    "non-positive size": (["mistake=narrow_ffn", "model.d_model=0"], ["model.d_model=0", "positive"]),
+    "heads not dividing d_model": (["mistake=narrow_ffn", "model.n_heads=5"], ["n_heads=5", "d_model=64"]),
+    "unknown source": (["mistake=narrow_ffn", "data.source=web"], ["web", "synthetic", "text", "tfds"]),
+    "unknown position": (["mistake=narrow_ffn", "model.position=alibi"], ["alibi", "rope", "sinusoidal"]),
+    "text without a path": (["mistake=narrow_ffn", "data.source=text"], ["data.path"]),
+    "missing text file": (["mistake=narrow_ffn", "data.source=text", "data.path=/nonexistent/corpus.txt"],
+                          ["/nonexistent/corpus.txt"]),
+    "learned table too short for the correct variant": (
+        ["mistake=position_overflow", "model.position=learned"], ["position_overflow", "rope"]),
+    "unknown wandb mode": (["mistake=narrow_ffn", "wandb.mode=cloud"], ["cloud", "offline"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_writes_nothing(case, tmp_path):
+    args, expected = BAD_INPUTS[case]
+    result = run_lab(*args, *TINY[1:], f"results_dir={tmp_path}", "wandb.mode=disabled"
+                     if not any(a.startswith("wandb.mode") for a in args) else "seeds=2", check=False)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for word in expected:
+        assert word in lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing compiled
+
+
+def test_wandb_offline_run_holds_the_logged_values(tmp_path):
+    run_lab("mistake=untied_embeddings", *TINY, f"results_dir={tmp_path}", "wandb.mode=offline")
+    (run,) = (tmp_path / "untied_embeddings").iterdir()
+    local = [json.loads(line) for line in (run / "broken" / "metrics.jsonl").read_text().splitlines()]
+    (wandb_file,) = (run / "broken" / "wandb").glob("offline-run-*-s1/run-*.wandb")
+    logged = history(wandb_file)
+    assert [row["_step"] for row in logged] == [2, 4]
+    mine = [row for row in local if row["seed"] == 1]
+    for key in ("train_ce", "grad_norm", "val_loss", "grad_norm/head"):
+        assert [row[key] for row in logged] == pytest.approx([row[key] for row in mine], rel=1e-6)
+
+
+@pytest.mark.skipif(not SHARED_TEXT.exists(), reason="tinyshakespeare.txt not beside the repository")
+def test_real_text_through_the_local_text_path(tmp_path):
+    run_lab("mistake=tiny_vocab", *TINY, "data.source=text", f"data.path={SHARED_TEXT}",
+            f"results_dir={tmp_path}", "wandb.mode=disabled")
+    (run,) = (tmp_path / "tiny_vocab").iterdir()
+    measured = json.loads((run / "measurements.json").read_text())
+    assert all(m["unk_rate"] == 0.0 for m in measured["correct"])
+    assert all(0.05 < m["unk_rate"] < 0.9 for m in measured["broken"])  # 15 characters cannot cover Shakespeare
+    assert "entropy_floor" not in measured["correct"][0]  # no known floor for real text

@@ -1,0 +1,103 @@
+"""The runner end to end: every mistake trains, is probed, judged, plotted and reported."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import TINY, run_lab
+
+from ablations.experiment import decide
+from ablations.registry import MISTAKES, Invariant
+from model import GPTConfig
+
+VERDICTS = ("reproduced", "not reproduced")
+
+
+def run_dir_of(results, name):
+    (run,) = [p for p in (results / name).iterdir() if p.is_dir()]
+    return run
+
+
+@pytest.mark.parametrize("spec", MISTAKES, ids=lambda s: s.name)
+def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_suite, spec):
+    run = run_dir_of(tiny_suite, spec.name)
+    config = json.loads((run / "config.json").read_text())
+    assert config["mistake"] == spec.name and config["model"]["n_layers"] == 2  # the user's override wins
+    for variant in ("correct", "broken"):
+        rows = [json.loads(line) for line in (run / variant / "metrics.jsonl").read_text().splitlines()]
+        assert sorted((r["step"], r["seed"]) for r in rows) == [(2, 0), (2, 1), (4, 0), (4, 1)]
+        assert all("grad_norm/block_1" in r and "val_loss" in r for r in rows)
+        assert (run / variant / "ckpt" / "4").is_dir()
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["verdict"] in VERDICTS or verdict["verdict"].startswith("diverged at step")
+    assert len(verdict["checks"]) == len(spec.checks)
+    for name in ("loss", "grad_norms", "symptom"):
+        for ext in ("png", "svg"):
+            assert (run / "figures" / f"{name}.{ext}").stat().st_size > 5000
+    assert (run / "environment.json").exists()
+
+
+@pytest.mark.parametrize("spec", [s for s in MISTAKES if any(isinstance(c, Invariant) for c in s.checks)],
+                         ids=lambda s: s.name)
+def test_exact_invariants_hold_even_at_tiny_scale(tiny_suite, spec):
+    verdict = json.loads((run_dir_of(tiny_suite, spec.name) / "verdict.json").read_text())
+    invariants = [c for c, rule in zip(verdict["checks"], spec.checks) if isinstance(rule, Invariant)]
+    assert invariants and all(c["passed"] for c in invariants), invariants
+
+
+def test_suite_report_lists_all_eleven_with_figures(tiny_suite):
+    report = (tiny_suite / "REPORT.md").read_text()
+    for spec in MISTAKES:
+        assert f"| {spec.number} | {spec.name} |" in report
+        assert f"{spec.name}/" in report and "figures/symptom.png" in report
+
+
+def test_figures_regenerate_from_saved_metrics_without_training(tiny_suite, tmp_path):
+    run = shutil.copytree(run_dir_of(tiny_suite, "no_residual"), tmp_path / "copy")
+    shutil.rmtree(run / "figures")
+    shutil.rmtree(run / "correct" / "ckpt")  # nothing to retrain from: figures must come from metrics alone
+    printed = run_lab(str(run), module="ablations.figures").stdout.split()
+    assert len(printed) == 6 and all((run / "figures").joinpath(p.rsplit("/", 1)[1]).exists() for p in printed)
+
+
+@pytest.mark.parametrize("spec", MISTAKES, ids=lambda s: s.name)
+def test_rules_do_not_pass_when_the_switch_does_nothing(spec):
+    """A broken variant identical to the correct one must give 'not reproduced'."""
+    rng = np.random.default_rng(0)
+    seed_values = [{rule.metric: float(v) for rule in spec.checks for v in [rng.normal(1.0, 0.05)]} | {"diverged_at": -1}
+                   for _ in range(3)]
+    verdict = decide(spec, {"correct": seed_values, "broken": seed_values}, GPTConfig())
+    assert verdict["verdict"] == "not reproduced", verdict["checks"]
+
+
+def test_rerun_of_a_complete_run_never_overwrites(tiny_suite):
+    run = run_dir_of(tiny_suite, "narrow_ffn")
+    before = (run / "verdict.json").read_text(), (run / "correct" / "metrics.jsonl").read_text()
+    out = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={tiny_suite}", "wandb.mode=disabled")
+    assert "already complete" in out.stdout
+    assert before == ((run / "verdict.json").read_text(), (run / "correct" / "metrics.jsonl").read_text())
+
+
+def test_resume_continues_from_the_checkpoint_with_identical_metrics(tiny_suite, tmp_path):
+    """Cut a finished run back to its step-2 checkpoint, rerun the same command: same final metrics."""
+    reference = run_dir_of(tiny_suite, "padding_mask")
+    results = tmp_path / "results"
+    interrupted = results / "padding_mask" / reference.name
+    shutil.copytree(reference, interrupted)
+    for variant in ("correct", "broken"):
+        shutil.rmtree(interrupted / variant / "ckpt" / "4")
+        lines = (interrupted / variant / "metrics.jsonl").read_text().splitlines()
+        (interrupted / variant / "metrics.jsonl").write_text("\n".join(lines[:2] + ["{\"step\": 4, \"seed\": 0}"]) + "\n")
+    for name in ("verdict.json", "measurements.json", "config.json"):
+        (interrupted / name).unlink() if name != "config.json" else None
+    config = json.loads((interrupted / "config.json").read_text())
+    config["results_dir"] = str(results)
+    (interrupted / "config.json").write_text(json.dumps(config, indent=1))
+    run_lab("mistake=padding_mask", *TINY, f"results_dir={results}", "wandb.mode=disabled")
+    strip = lambda text: [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}
+                          for line in text.splitlines()]
+    for variant in ("correct", "broken"):
+        assert strip((interrupted / variant / "metrics.jsonl").read_text()) == \
+            strip((reference / variant / "metrics.jsonl").read_text())
+    assert json.loads((interrupted / "verdict.json").read_text())["verdict"] == \
+        json.loads((reference / "verdict.json").read_text())["verdict"]
