@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -15,7 +17,7 @@ from tqdm import tqdm
 import data as data_lib
 from ablations import probes as probe_lib
 from ablations.registry import MistakeSpec
-from ablations.tracking import MetricsSink
+from ablations.tracking import MetricsSink, read_jsonl
 from ablations.train import (TrainSettings, init_state, layer_groups, make_eval, make_train_chunk, n_params,
                              seed_slice)
 from model import GPTConfig, Mistakes, generate, make_forward
@@ -60,16 +62,50 @@ def checkpoint_manager(directory: Path) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=2))
 
 
+def restore_newest(manager: ocp.CheckpointManager, state: dict) -> tuple[dict, int]:
+    """The newest checkpoint that restores; a corrupt one is skipped with a warning, never silently."""
+    steps = sorted(manager.all_steps(), reverse=True)
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    for step in steps:
+        try:
+            return manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
+        except Exception as error:  # orbax raises many kinds for truncated or garbled files
+            warnings.warn(f"checkpoint {manager.directory}/{step} is unreadable ({type(error).__name__}); "
+                          "trying the previous one", stacklevel=2)
+    if steps:
+        raise RuntimeError(f"no checkpoint in {manager.directory} is readable; move it away to start over")
+    return state, 0
+
+
+class StopRequest:
+    """Ctrl-C / SIGTERM set a flag; the loop checkpoints at the end of the chunk and stops cleanly."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __enter__(self):
+        self.previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def handle(self, signum, frame):
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Stopped(Exception):
+    """Training was stopped by a signal after a checkpoint; the same command resumes it."""
+
+
 def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds: list[int], sink: MetricsSink,
                   ckpt_dir: Path, label: str) -> dict:
     """Train every seed of one variant together; resume from the newest checkpoint if there is one."""
     state = init_state(model_cfg, s, seeds)
     groups = layer_groups(seed_slice(state["params"], 0))
     manager = checkpoint_manager(ckpt_dir)
-    start = manager.latest_step() or 0
-    if start:
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-        state = manager.restore(start, args=ocp.args.StandardRestore(abstract))
+    state, start = restore_newest(manager, state)
     sink.truncate_after(start)
     chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient)
     evaluate = make_eval(model_cfg)
@@ -77,21 +113,27 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
     train_tokens, seed_array = jax.device_put(corpus.tokens.train), jax.numpy.asarray(seeds)
     tokens_per_chunk = s.log_every * s.batch_size * s.seq_len * len(seeds)
     bar = tqdm(total=s.steps, initial=start, desc=label, unit="step", dynamic_ncols=True)
-    for chunk_start in range(start, s.steps, s.log_every):
-        tic = time.perf_counter()
-        state, metrics = chunk(state, train_tokens, seed_array, chunk_start)
-        metrics = jax.device_get(metrics)  # the one host sync of the chunk
-        step, tokens_per_s = chunk_start + s.log_every, tokens_per_chunk / (time.perf_counter() - tic)
-        val = evaluate(state["params"], val_inputs, val_targets) if step % s.eval_every == 0 else None
-        rows = [metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state) for i, seed in enumerate(seeds)]
-        sink.log(rows)
-        if step % s.ckpt_every == 0 or step == s.steps:
-            manager.save(step, args=ocp.args.StandardSave(state))
-        bar.update(s.log_every)
-        bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
+    with StopRequest() as stop:
+        for chunk_start in range(start, s.steps, s.log_every):
+            tic = time.perf_counter()
+            state, metrics = chunk(state, train_tokens, seed_array, chunk_start)
+            metrics = jax.device_get(metrics)  # the one host sync of the chunk
+            step, tokens_per_s = chunk_start + s.log_every, tokens_per_chunk / (time.perf_counter() - tic)
+            val = evaluate(state["params"], val_inputs, val_targets) if step % s.eval_every == 0 else None
+            rows = [metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state)
+                    for i, seed in enumerate(seeds)]
+            sink.log(rows)  # rows first: a checkpoint at step N implies the rows of step N are on disk
+            if step % s.ckpt_every == 0 or step == s.steps or stop.signal:
+                manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            bar.update(s.log_every)
+            bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
+            if stop.signal:
+                break
     bar.close()
     manager.wait_until_finished()
     manager.close()
+    if stop.signal:
+        raise Stopped(f"{label} stopped at step {step} by signal {stop.signal}; checkpoint saved")
     return state
 
 
@@ -158,7 +200,7 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
         variant_dir.mkdir(parents=True, exist_ok=True)
         sink = sink_factory(variant_dir, seeds, variant)
         state = train_variant(model_cfg, s, corpus, seeds, sink, variant_dir / "ckpt", f"{spec.name}:{variant}")
-        rows = [json.loads(line) for line in (variant_dir / "metrics.jsonl").read_text().splitlines()]
+        rows = read_jsonl(variant_dir / "metrics.jsonl")
         inputs = probe_inputs(corpus, s, cfg["probe"]["length_factor"])
         measured[variant] = [measure(spec, model_cfg, seed_slice(state["params"], i), seed, rows, inputs, corpus)
                              for i, seed in enumerate(seeds)]

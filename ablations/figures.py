@@ -18,6 +18,7 @@ from ablations.registry import lookup  # noqa: E402
 from ablations.tracking import read_jsonl  # noqa: E402
 
 COLORS = {"correct": "tab:blue", "broken": "tab:red"}
+WIDTH = {"correct": 2.5, "broken": 1.2}  # the correct curve stays visible where the two coincide
 VARIANTS = tuple(COLORS)
 
 
@@ -48,8 +49,12 @@ def loss_curves(run_dir: Path, metrics: dict, measured: dict, title: str):
             if not len(steps):
                 continue
             mean = np.nanmean(values, axis=0)
-            ax.plot(steps, mean, style, color=COLORS[variant], ms=3, label=f"{variant} ({key.replace('_', ' ')})")
+            ax.plot(steps, mean, style, color=COLORS[variant], ms=3, lw=WIDTH[variant],
+                    label=f"{variant} ({key.replace('_', ' ')})")
             ax.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), color=COLORS[variant], alpha=0.2)
+    for variant in VARIANTS:
+        for step in sorted({m["diverged_at"] for m in measured[variant] if m["diverged_at"] >= 0}):
+            ax.axvline(step, color=COLORS[variant], ls="--", lw=1, label=f"{variant}: a seed diverged at step {step}")
     floor = measured["correct"][0].get("entropy_floor")
     if floor is not None:
         ax.axhline(floor, color="k", lw=1, ls=":", label=f"entropy floor ({floor:.3f})")
@@ -60,7 +65,7 @@ def loss_curves(run_dir: Path, metrics: dict, measured: dict, title: str):
 
 
 def grad_heatmaps(run_dir: Path, metrics: dict, title: str):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
     grids = {}
     for variant in VARIANTS:
         layers = [k for k in metrics[variant][0] if k.startswith("grad_norm/")]

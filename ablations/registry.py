@@ -7,6 +7,9 @@ import dataclasses
 from ablations.rules import Exactly, Invariant, NotBetter, Worse
 from model import names_of_all
 
+# Settings chosen so that the *correct* variant reliably trains near the entropy floor (never by
+# looking at the broken variant): 8 layers need a lower learning rate than the default 2.
+DEEP = {"model.n_layers": 8, "train.lr": 3e-3}
 LOGIT_TOL = 1e-3  # float32 reorderings move logits by ~1e-6; a real leak or mismatch moves them by > 1e-2
 
 
@@ -29,11 +32,11 @@ def ffn_params_removed(cfg) -> int:
 MISTAKES = (
     MistakeSpec("post_norm", 1, "Pre-norm vs post-norm confusion",
                 "post-norm is the wrong placement for a modern GPT: a deep stack without warmup trains worse",
-                (Worse("val_loss"),), settings={"model.n_layers": 8, "train.warmup": 0}),
+                (Worse("val_loss"),), settings={"model.n_layers": 8, "train.lr": 3e-3, "train.warmup": 0}),
     MistakeSpec("no_residual", 2, "Missing residual connections",
                 "a deep transformer without residuals does not train (vanishing gradients)",
                 (Worse("val_loss"), Worse("grad_depth_ratio", higher=False)),
-                settings={"model.n_layers": 8}, symptom_plot="grad_depth_ratio"),
+                settings=DEEP, symptom_plot="grad_depth_ratio"),
     MistakeSpec("narrow_ffn", 3, "Wrong FFN dimension",
                 "d_ff = d_model instead of 4 d_model: fewer parameters and a worse model",
                 (Exactly("n_params", ffn_params_removed, "-n_layers*3*d_model*(2*d_model+1)"), Worse("val_loss"))),
@@ -47,7 +50,7 @@ MISTAKES = (
                 (Invariant("causal_leak", LOGIT_TOL),), probes=("causality", "cache"), symptom_plot="causal_leak"),
     MistakeSpec("no_final_norm", 6, "Forgetting the final LayerNorm",
                 "unnormalised activations reach the output projection and the model trains worse",
-                (Worse("val_loss"),), settings={"model.n_layers": 8}),
+                (Worse("val_loss"),), settings=DEEP),
     MistakeSpec("position_overflow", 7, "Position embedding length",
                 "a learned table sized to the training length fails on longer sequences (seed: IndexError; "
                 "JAX clamps silently); the claimed fix is rotary or sinusoidal positions",

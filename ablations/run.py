@@ -6,6 +6,7 @@ overwritten."""
 from __future__ import annotations
 
 import difflib
+import fcntl
 import hashlib
 import json
 import platform
@@ -113,9 +114,19 @@ def environment() -> dict:
             "platform": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
 
 
+def exclusive_lock(run_dir: Path):
+    """Two processes never write into the same run directory at once."""
+    handle = (run_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(f"another process is running {run_dir}; wait for it or pass run_name=<new>") from None
+    return handle
+
+
 def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     from ablations import figures
-    from ablations.experiment import run_pair
+    from ablations.experiment import Stopped, run_pair
 
     run_dir = run_directory(resolved)
     if (run_dir / "verdict.json").exists():
@@ -124,9 +135,14 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
               "pass run_name=<new> for a fresh run")
         return verdict
     saved = run_dir / "config.json"
-    if saved.exists() and json.loads(saved.read_text()) != resolved:
-        raise UsageError(f"{run_dir} holds a run with another config; pass run_name=<new> for a fresh run")
+    if saved.exists():
+        differing = sorted(k for k, v in dotted_keys(json.loads(saved.read_text())).items()
+                           if dotted_keys(resolved).get(k, v) != v or k not in dotted_keys(resolved))
+        if differing:
+            raise UsageError(f"{run_dir} holds a run whose config differs in {', '.join(differing)}; "
+                             "resume with the same config, or pass run_name=<new> for a fresh run")
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = exclusive_lock(run_dir)
     saved.write_text(json.dumps(resolved, indent=1))
     (run_dir / "environment.json").write_text(json.dumps(environment(), indent=1))
     print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
@@ -136,7 +152,12 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     sinks = lambda variant_dir, seeds, variant: MetricsSink(
         variant_dir, seeds, mode=mode, project=w["project"], entity=w["entity"], group=group,
         config={"mistake": spec.name, "variant": variant, **{k: resolved[k] for k in ("model", "train", "data")}})
-    verdict = run_pair(spec, resolved, run_dir, sinks)
+    try:
+        verdict = run_pair(spec, resolved, run_dir, sinks)
+    except Stopped as stop:
+        sys.exit(f"{stop}. Resume with the same command: python -m ablations.run {' '.join(sys.argv[1:])}")
+    finally:
+        lock.close()
     figures.write_figures(run_dir)
     print(f"{spec.name}: {verdict['verdict']}")
     for check in verdict["checks"]:

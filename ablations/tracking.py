@@ -19,9 +19,16 @@ def wandb_mode(requested: str) -> str:
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSONL file; a torn last line (a write cut by a kill) is dropped."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 class MetricsSink:

@@ -80,13 +80,14 @@ def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align:
         loss_fn = lambda p: next_token_loss(model.apply(p, inputs), targets, argmax_gradient=argmax_gradient)
         (objective, cross_entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, new_opt_state = opt.update(grads, opt_state, params)
-        grad_norm = optax.global_norm(grads)
-        finite = jnp.isfinite(objective) & jnp.isfinite(grad_norm)
+        new_params = optax.apply_updates(params, updates)
+        grad_norm, param_norm = optax.global_norm(grads), optax.global_norm(new_params)
+        finite = jnp.isfinite(objective) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
         keep_going = finite & (diverged_at < 0)  # a diverged seed freezes at its last finite state
         choose = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_going, a, b), new, old)
-        params = choose(optax.apply_updates(params, updates), params)
+        params = choose(new_params, params)
         metrics = {"loss": objective, "train_ce": cross_entropy, "grad_norm": grad_norm, "lr": lr_at(step),
-                   "param_norm": optax.global_norm(params), "layer_grad_norms": group_norms(grads, groups)}
+                   "param_norm": param_norm, "layer_grad_norms": group_norms(grads, groups)}
         diverged_at = jnp.where(~finite & (diverged_at < 0), step, diverged_at)
         return params, choose(new_opt_state, opt_state), diverged_at, metrics
 

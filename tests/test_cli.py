@@ -10,7 +10,7 @@ BAD_INPUTS = {
     "unknown key": (["mistake=narrow_ffn", "model.n_layer=3"], ["model.n_layer", "model.n_layers"]),
     "wrong type": (["mistake=narrow_ffn", "model.n_layers=deep"], ["model.n_layers", "int"]),
     "non-positive size": (["mistake=narrow_ffn", "model.d_model=0"], ["model.d_model=0", "positive"]),
-    "heads not dividing d_model": (["mistake=narrow_ffn", "model.n_heads=5"], ["n_heads=5", "d_model=64"]),
+    "heads not dividing d_model": (["mistake=narrow_ffn", "model.n_heads=5"], ["n_heads=5", "d_model=16"]),
     "unknown source": (["mistake=narrow_ffn", "data.source=web"], ["web", "synthetic", "text", "tfds"]),
     "unknown position": (["mistake=narrow_ffn", "model.position=alibi"], ["alibi", "rope", "sinusoidal"]),
     "text without a path": (["mistake=narrow_ffn", "data.source=text"], ["data.path"]),
@@ -25,8 +25,9 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
 def test_bad_input_is_one_clear_line_and_writes_nothing(case, tmp_path):
     args, expected = BAD_INPUTS[case]
-    result = run_lab(*args, *TINY[1:], f"results_dir={tmp_path}", "wandb.mode=disabled"
-                     if not any(a.startswith("wandb.mode") for a in args) else "seeds=2", check=False)
+    typed = {a.split("=", 1)[0] for a in args}
+    defaults = [a for a in [*TINY, "wandb.mode=disabled"] if a.split("=", 1)[0] not in typed]
+    result = run_lab(*args, *defaults, f"results_dir={tmp_path}", check=False)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

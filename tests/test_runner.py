@@ -101,3 +101,14 @@ def test_resume_continues_from_the_checkpoint_with_identical_metrics(tiny_suite,
             strip((reference / variant / "metrics.jsonl").read_text())
     assert json.loads((interrupted / "verdict.json").read_text())["verdict"] == \
         json.loads((reference / "verdict.json").read_text())["verdict"]
+
+
+def test_divergence_is_a_finding_not_a_crash(tmp_path):
+    run_lab("mistake=narrow_ffn", *TINY, "train.lr=1e30", f"results_dir={tmp_path}", "wandb.mode=disabled")
+    (run,) = (tmp_path / "narrow_ffn").iterdir()
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["verdict"].startswith("diverged at step ")
+    assert verdict["diverged"]["correct"] and verdict["diverged"]["broken"]
+    assert (run / "figures" / "loss.png").exists()
+    measured = json.loads((run / "measurements.json").read_text())
+    assert all(np.isfinite(m["val_loss"]) for v in ("correct", "broken") for m in measured[v])  # last finite state
