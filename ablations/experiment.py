@@ -62,19 +62,23 @@ def checkpoint_manager(directory: Path) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=2))
 
 
-def restore_newest(manager: ocp.CheckpointManager, state: dict) -> tuple[dict, int]:
-    """The newest checkpoint that restores; a corrupt one is skipped with a warning, never silently."""
-    steps = sorted(manager.all_steps(), reverse=True)
+def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManager, dict, int]:
+    """The manager, and the state of the newest checkpoint that restores (step 0: none yet). An
+    unreadable checkpoint is moved aside (kept as <step>.unreadable) with a warning, never silently."""
+    manager = checkpoint_manager(directory)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    steps = sorted(manager.all_steps(), reverse=True)
     for step in steps:
         try:
-            return manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
+            return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
         except Exception as error:  # orbax raises many kinds for truncated or garbled files
-            warnings.warn(f"checkpoint {manager.directory}/{step} is unreadable ({type(error).__name__}); "
-                          "trying the previous one", stacklevel=2)
+            warnings.warn(f"checkpoint {directory}/{step} is unreadable ({type(error).__name__}); kept as "
+                          f"{step}.unreadable, trying the previous one", stacklevel=2)
+            (directory / str(step)).rename(directory / f"{step}.unreadable")
+            manager.reload()
     if steps:
-        raise RuntimeError(f"no checkpoint in {manager.directory} is readable; move it away to start over")
-    return state, 0
+        raise RuntimeError(f"no checkpoint in {directory} is readable; move it away to start over")
+    return manager, state, 0
 
 
 class StopRequest:
@@ -104,8 +108,7 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
     """Train every seed of one variant together; resume from the newest checkpoint if there is one."""
     state = init_state(model_cfg, s, seeds)
     groups = layer_groups(seed_slice(state["params"], 0))
-    manager = checkpoint_manager(ckpt_dir)
-    state, start = restore_newest(manager, state)
+    manager, state, start = open_checkpoints(ckpt_dir, state)
     sink.truncate_after(start)
     chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient)
     evaluate = make_eval(model_cfg)

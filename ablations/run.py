@@ -129,18 +129,18 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     from ablations.experiment import Stopped, run_pair
 
     run_dir = run_directory(resolved)
+    saved = run_dir / "config.json"
+    if saved.exists():
+        before, now = dotted_keys(json.loads(saved.read_text())), dotted_keys(resolved)
+        differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        if differing:
+            raise UsageError(f"{run_dir} holds a run whose config differs in {', '.join(differing)}; "
+                             "resume with the same config, or pass run_name=<new> for a fresh run")
     if (run_dir / "verdict.json").exists():
         verdict = json.loads((run_dir / "verdict.json").read_text())
         print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
               "pass run_name=<new> for a fresh run")
         return verdict
-    saved = run_dir / "config.json"
-    if saved.exists():
-        differing = sorted(k for k, v in dotted_keys(json.loads(saved.read_text())).items()
-                           if dotted_keys(resolved).get(k, v) != v or k not in dotted_keys(resolved))
-        if differing:
-            raise UsageError(f"{run_dir} holds a run whose config differs in {', '.join(differing)}; "
-                             "resume with the same config, or pass run_name=<new> for a fresh run")
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = exclusive_lock(run_dir)
     saved.write_text(json.dumps(resolved, indent=1))

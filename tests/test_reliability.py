@@ -1,0 +1,103 @@
+"""Reliability: bit-identical reruns and resumes after SIGKILL/SIGTERM, corrupt checkpoints,
+changed configs and concurrent runs."""
+import fcntl
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, TINY, run_lab
+
+LONGER = [a for a in TINY if not a.startswith(("steps=", "train.ckpt_every="))] + [
+    "steps=40", "train.ckpt_every=4", "wandb.mode=disabled"]
+
+
+def comparable(run):
+    """Every logged number (timings aside), the measurements and the verdict of a run."""
+    metrics = {v: [{k: x for k, x in json.loads(line).items() if k != "tokens_per_s"}
+                   for line in (run / v / "metrics.jsonl").read_text().splitlines()] for v in ("correct", "broken")}
+    return metrics, json.loads((run / "measurements.json").read_text()), json.loads((run / "verdict.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    results = tmp_path_factory.mktemp("reliability")
+    run_lab("mistake=padding_mask", *LONGER, f"results_dir={results}", "run_name=reference")
+    return results
+
+
+def test_same_command_twice_is_bit_identical(reference):
+    run_lab("mistake=padding_mask", *LONGER, f"results_dir={reference}", "run_name=again")
+    assert comparable(reference / "padding_mask" / "again") == comparable(reference / "padding_mask" / "reference")
+
+
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference):
+    args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
+            "run_name=killed"]
+    rng, kills = random.Random(0), 0
+    while kills < 6:
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=rng.uniform(3.0, 9.0))
+            break  # finished before the kill
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+    run_lab(*args[3:])  # the same command, to completion
+    assert kills >= 2
+    assert comparable(reference / "padding_mask" / "killed") == comparable(reference / "padding_mask" / "reference")
+
+
+def test_sigterm_checkpoints_says_how_to_resume_and_resumes(reference):
+    args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
+            "run_name=terminated"]
+    metrics = reference / "padding_mask" / "terminated" / "correct" / "metrics.jsonl"
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0 and "Resume with the same command" in stderr, stderr
+    run_lab(*args[3:])
+    assert comparable(reference / "padding_mask" / "terminated") == \
+        comparable(reference / "padding_mask" / "reference")
+
+
+def test_corrupt_newest_checkpoint_falls_back_with_a_warning(reference):
+    run = shutil.copytree(reference / "padding_mask" / "reference", reference / "padding_mask" / "corrupt")
+    for name in ("verdict.json", "measurements.json"):
+        (run / name).unlink()
+    (run / "config.json").write_text((run / "config.json").read_text().replace('"reference"', '"corrupt"'))
+    newest = max((run / "broken" / "ckpt").iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+    for path in newest.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\0" * 7)
+    result = run_lab("mistake=padding_mask", *LONGER, f"results_dir={reference}", "run_name=corrupt")
+    assert "unreadable" in result.stderr and "trying the previous one" in result.stderr
+    assert comparable(run) == comparable(reference / "padding_mask" / "reference")
+
+
+def test_resume_with_a_changed_config_is_refused_naming_the_keys(reference):
+    result = run_lab("mistake=padding_mask", *LONGER, "train.lr=0.02", "seeds=3", f"results_dir={reference}",
+                     "run_name=reference", check=False)
+    assert result.returncode != 0 and "already complete" not in result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert "seeds" in line and "train.lr" in line and "run_name=<new>" in line
+
+
+def test_a_run_directory_in_use_is_refused(reference, tmp_path):
+    run_lab("mistake=untied_embeddings", *LONGER[:-1], "steps=4", "wandb.mode=disabled", "train.ckpt_every=2",
+            f"results_dir={tmp_path}", "run_name=busy")
+    run = tmp_path / "untied_embeddings" / "busy"
+    (run / "verdict.json").unlink()
+    with (run / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        result = run_lab("mistake=untied_embeddings", *LONGER[:-1], "steps=4", "wandb.mode=disabled",
+                         "train.ckpt_every=2", f"results_dir={tmp_path}", "run_name=busy", check=False)
+    assert result.returncode != 0 and "another process is running" in result.stderr
