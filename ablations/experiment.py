@@ -32,6 +32,7 @@ class Corpus:
     bytes_per_token: float
     oov_alphabet: int
     synthetic: data_lib.SyntheticSpec | None
+    tokenizer: object
 
 
 def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
@@ -46,7 +47,8 @@ def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
     align = data_lib.block_len(spec) if synthetic else 1
     train, val = data_lib.split_tokens(ids, cfg["val_fraction"], align)
     tokens = data_lib.TokenData(train, val, tokenizer.vocab_size, tokenizer.unk_id, align)
-    return Corpus(tokens, len(text.encode()) / len(ids), data_lib.oov_alphabet_size(text, tokenizer), synthetic)
+    return Corpus(tokens, len(text.encode()) / len(ids), data_lib.oov_alphabet_size(text, tokenizer), synthetic,
+                  tokenizer)
 
 
 def probe_inputs(corpus: Corpus, s: TrainSettings, length_factor: int) -> probe_lib.ProbeInputs:
@@ -164,12 +166,14 @@ def measure(spec: MistakeSpec, model_cfg: GPTConfig, params, seed: int, rows: li
     mine = [r for r in rows if r["seed"] == seed]
     first, evals = mine[0], [r for r in mine if "val_loss" in r]
     blocks = [k for k in first if k.startswith("grad_norm/block_")]
+    with np.errstate(divide="ignore", invalid="ignore"):  # all-zero gradients (mistake 9) give NaN, not a crash
+        depth_ratio = np.log10(np.float64(first[blocks[0]]) / np.float64(first[blocks[-1]]))
     out = {"val_loss": evals[-1]["val_loss"], "train_ce": mine[-1]["train_ce"], "n_params": n_params(params),
-           "diverged_at": mine[-1]["diverged_at"],
-           "grad_depth_ratio": float(np.log10(first[blocks[0]] / first[blocks[-1]])),
+           "diverged_at": mine[-1]["diverged_at"], "grad_depth_ratio": float(depth_ratio),
            "zero_gradient": float(all(r["grad_norm"] == 0.0 for r in mine))}
-    if corpus.synthetic is not None:
-        out["entropy_floor"] = float(data_lib.mean_floor(corpus.synthetic, inputs.inputs.shape[1]))
+    if corpus.synthetic is not None and corpus.tokens.unk_id not in inputs.targets:
+        windows = [corpus.tokenizer.decode(row) for row in inputs.targets]
+        out["entropy_floor"] = data_lib.window_floor(corpus.synthetic, windows)
     lm = language_model(model_cfg, params)
     for name in spec.probes:
         out.update(probe_lib.PROBES[name](lm, inputs))

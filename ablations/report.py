@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+from ablations import rules
 from ablations.registry import MISTAKES
 
 
@@ -22,6 +25,16 @@ def latest_runs(results_dir: Path) -> dict[str, Path]:
 def number(check: dict, variant: str) -> str:
     s = check[variant]
     return f"{s['mean']:.4g} ± {s['std']:.2g}"
+
+
+def measurement_table(measured: dict) -> list[str]:
+    """Every scalar measurement of both variants, mean ± std over seeds."""
+    lines = ["| measurement | correct | broken |", "|---|---|---|"]
+    for key, value in measured["correct"][0].items():
+        if isinstance(value, (int, float)):
+            cells = [rules.summary([m.get(key, np.nan) for m in measured[v]]) for v in ("correct", "broken")]
+            lines.append(f"| {key} | " + " | ".join(f"{c['mean']:.4g} ± {c['std']:.2g}" for c in cells) + " |")
+    return lines + [""]
 
 
 def write_markdown(results_dir: Path) -> Path:
@@ -45,6 +58,7 @@ def write_markdown(results_dir: Path) -> Path:
         relative = run.relative_to(results_dir)
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "",
                      f"Claim tested: {spec.claim}. Run: `{relative}`.", ""]
+        sections += measurement_table(json.loads((run / "measurements.json").read_text()))
         sections += [f"![{name}]({relative}/figures/{name}.png)" for name in ("loss", "grad_norms", "symptom")]
         sections.append("")
     path = results_dir / "REPORT.md"

@@ -12,6 +12,7 @@ import json
 import platform
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -180,12 +181,28 @@ def hydra_main(cfg: DictConfig) -> None:
         resolved = [resolve(cfg, lookup(name), user_keys) for name in names]
         for r in resolved:
             validate(r)
-        for name, r in zip(names, resolved):
-            run_one(BY_NAME[name], r)
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
         sys.exit(f"error: {error}")
+    failed = [name for name, r in zip(names, resolved) if not run_guarded(BY_NAME[name], r, suite=len(names) > 1)]
     if cfg.mistake == "all":
         print(f"report: {report.write_markdown(Path(cfg.results_dir))}")
+    if failed:
+        sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")
+
+
+def run_guarded(spec: MistakeSpec, resolved: dict, suite: bool) -> bool:
+    """Run one mistake; in a suite, an unexpected error is reported and the suite goes on."""
+    try:
+        run_one(spec, resolved)
+        return True
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    except Exception as error:
+        if not suite:
+            raise
+        traceback.print_exc()
+        print(f"error: {spec.name} failed with {type(error).__name__}: {error}", file=sys.stderr)
+        return False
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from data.synthetic import (
     loss_floor,
     mean_floor,
     symbol_probs,
+    window_floor,
 )
 from data.tokenizers import (
     BpeTokenizer,
@@ -43,4 +44,5 @@ __all__ = [
     "split_tokens",
     "symbol_probs",
     "unk_rate",
+    "window_floor",
 ]

@@ -93,3 +93,13 @@ def loss_floor(spec: SyntheticSpec, seq_len: int) -> np.ndarray:
 def mean_floor(spec: SyntheticSpec, seq_len: int) -> float:
     """Mean of `loss_floor` over a window of `seq_len` targets."""
     return float(loss_floor(spec, seq_len).mean())
+
+
+def window_floor(spec: SyntheticSpec, target_windows: list[str]) -> float:
+    """The irreducible mean loss (nats/token) of these particular aligned target windows: each fresh
+    symbol costs its own -log p, structure costs 0. Its expectation is `mean_floor`; a finite
+    evaluation set sits above or below that by chance, and this is the floor it can be held to."""
+    nll = dict(zip(alphabet(spec), -np.log(symbol_probs(spec))))
+    fresh = loss_floor(spec, len(target_windows[0])) > 0
+    costs = [[nll[char] if is_fresh else 0.0 for char, is_fresh in zip(window, fresh)] for window in target_windows]
+    return float(np.mean(costs))

@@ -188,3 +188,18 @@ def test_eval_windows_are_evenly_spaced_aligned_and_deterministic():
     np.testing.assert_array_equal(inputs, again)
     with pytest.raises(ValueError):
         eval_windows(tokens, 32, 15, 32)
+
+
+def test_window_floor_is_exact_per_window_and_averages_to_the_mean_floor():
+    from data import SyntheticSpec, alphabet, block_len, generate, mean_floor, symbol_probs, window_floor
+
+    spec = SyntheticSpec()
+    text = generate(spec, 4000, seed=3)
+    n = block_len(spec)
+    windows = [text[i * n + 1:(i + 2) * n + 1] for i in range(1999)]  # targets of aligned 2-block windows
+    nll = dict(zip(alphabet(spec), -np.log(symbol_probs(spec))))
+    first = windows[0]
+    fresh = first[:spec.span - 1] + first[n - 1:n - 1 + spec.span] + first[-1]  # the last target opens block 3
+    by_hand = sum(nll[c] for c in fresh) / len(first)
+    assert window_floor(spec, [first]) == pytest.approx(by_hand, rel=1e-12)
+    assert window_floor(spec, windows) == pytest.approx(mean_floor(spec, 2 * n), rel=0.02)

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, TINY, run_lab
 
 LONGER = [a for a in TINY if not a.startswith(("steps=", "train.ckpt_every="))] + [
-    "steps=40", "train.ckpt_every=4", "wandb.mode=disabled"]
+    "steps=24", "train.ckpt_every=4", "wandb.mode=disabled"]
 
 
 def comparable(run):
@@ -39,7 +39,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference):
     args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
             "run_name=killed"]
     rng, kills = random.Random(0), 0
-    while kills < 6:
+    while kills < 4:
         process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             process.wait(timeout=rng.uniform(3.0, 9.0))
