@@ -18,8 +18,8 @@ import data as data_lib
 from ablations import probes as probe_lib
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, read_jsonl
-from ablations.train import (TrainSettings, init_state, layer_groups, make_eval, make_train_chunk, n_params,
-                             seed_slice)
+from ablations.train import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
+                             n_params, replicate, seed_slice)
 from model import GPTConfig, Mistakes, generate, make_forward
 
 VARIANTS = ("correct", "broken")
@@ -112,10 +112,12 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
     groups = layer_groups(seed_slice(state["params"], 0))
     manager, state, start = open_checkpoints(ckpt_dir, state)
     sink.truncate_after(start)
-    chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient)
+    mesh = data_mesh(s.batch_size)
+    chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient, mesh)
     evaluate = make_eval(model_cfg)
     val_inputs, val_targets = data_lib.eval_windows(corpus.tokens.val, s.eval_windows, s.seq_len, corpus.tokens.align)
-    train_tokens, seed_array = jax.device_put(corpus.tokens.train), jax.numpy.asarray(seeds)
+    state, train_tokens = replicate(state, mesh), replicate(jax.numpy.asarray(corpus.tokens.train), mesh)
+    seed_array = replicate(jax.numpy.asarray(seeds), mesh)
     tokens_per_chunk = s.log_every * s.batch_size * s.seq_len * len(seeds)
     bar = tqdm(total=s.steps, initial=start, desc=label, unit="step", dynamic_ncols=True)
     with StopRequest() as stop:

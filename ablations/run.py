@@ -183,6 +183,14 @@ def hydra_main(cfg: DictConfig) -> None:
             validate(r)
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
         sys.exit(f"error: {error}")
+    if cfg.dry_run:
+        for r in resolved:
+            print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
+        return
+    if cfg.distributed:
+        import jax
+
+        jax.distributed.initialize()
     failed = [name for name, r in zip(names, resolved) if not run_guarded(BY_NAME[name], r, suite=len(names) > 1)]
     if cfg.mistake == "all":
         print(f"report: {report.write_markdown(Path(cfg.results_dir))}")

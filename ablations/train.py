@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from data import batch_key, sample_batch
 from model import GPT, GPTConfig, next_token_loss
@@ -60,7 +62,7 @@ def layer_groups(params) -> list[str]:
 
 
 def group_norms(tree, groups) -> jax.Array:
-    return jnp.stack([optax.global_norm(tree["params"][g]) for g in groups])  # [G]
+    return jnp.stack([optax.tree.norm(tree["params"][g]) for g in groups])  # [G]
 
 
 def init_state(cfg: GPTConfig, s: TrainSettings, seeds) -> dict:
@@ -71,17 +73,36 @@ def init_state(cfg: GPTConfig, s: TrainSettings, seeds) -> dict:
             "diverged_at": -jnp.ones(len(seeds), jnp.int32)}
 
 
-def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align: int, argmax_gradient: bool):
+def data_mesh(batch_size: int) -> Mesh | None:
+    """Data parallelism over every local device (None on one device): XLA's SPMD partitioner splits
+    each batch along "data"; parameters and optimizer state are replicated."""
+    devices = jax.devices()
+    if len(devices) == 1:
+        return None
+    if batch_size % len(devices):
+        raise ValueError(f"train.batch_size={batch_size} must be a multiple of the {len(devices)} devices")
+    return Mesh(np.array(devices), ("data",))
+
+
+def replicate(tree, mesh: Mesh | None):
+    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align: int, argmax_gradient: bool,
+                     mesh: Mesh | None = None):
     """jit((state, tokens, seeds [S], start_step) -> (state, metrics of the chunk's last step [S, ...]))."""
     model, opt, lr_at = GPT(cfg), optimizer(s), schedule(s)
+    split = (lambda x: x) if mesh is None else (
+        lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P("data"))))  # bt: b over devices
 
     def one_seed_step(params, opt_state, diverged_at, tokens, seed, step):
         inputs, targets = sample_batch(tokens, batch_key(seed, step), s.batch_size, s.seq_len, align)
+        inputs, targets = split(inputs), split(targets)
         loss_fn = lambda p: next_token_loss(model.apply(p, inputs), targets, argmax_gradient=argmax_gradient)
         (objective, cross_entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, new_opt_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        grad_norm, param_norm = optax.global_norm(grads), optax.global_norm(new_params)
+        grad_norm, param_norm = optax.tree.norm(grads), optax.tree.norm(new_params)
         finite = jnp.isfinite(objective) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
         keep_going = finite & (diverged_at < 0)  # a diverged seed freezes at its last finite state
         choose = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_going, a, b), new, old)

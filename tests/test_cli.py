@@ -1,5 +1,6 @@
 """The command line: bad input fails in one clear line and loses nothing; W&B offline holds the values."""
 import json
+import re
 
 import pytest
 from conftest import SHARED_TEXT, TINY, run_lab
@@ -57,3 +58,13 @@ def test_real_text_through_the_local_text_path(tmp_path):
     assert all(m["unk_rate"] == 0.0 for m in measured["correct"])
     assert all(0.05 < m["unk_rate"] < 0.9 for m in measured["broken"])  # 15 characters cannot cover Shakespeare
     assert "entropy_floor" not in measured["correct"][0]  # no known floor for real text
+
+
+def test_sweep_fans_out_through_hydra_multirun(tmp_path):
+    """The grid (mistakes x seeds) as Hydra's multirun launches it; dry_run checks the fan-out only."""
+    result = run_lab("-m", "mistake=narrow_ffn,post_norm", "seeds=2,3", "dry_run=true", f"results_dir={tmp_path}")
+    jobs = [line for line in result.stdout.splitlines() if line.startswith("dry run:")]
+    assert len(jobs) == 4 and len({line.split("-> ")[1] for line in jobs}) == 4
+    grid = {re.search(r"mistake=(\S+) seeds=(\d+)", line).groups() for line in jobs}
+    assert grid == {(name, seeds) for name in ("narrow_ffn", "post_norm") for seeds in ("2", "3")}
+    assert not any((tmp_path / name).exists() for name in ("narrow_ffn", "post_norm"))

@@ -1,0 +1,140 @@
+"""Throughput benchmark: `python -m ablations.benchmark [--configs nanogpt-cpu suite] [--suite] [--out F]`.
+
+Prints one table — compile time, steady-state step time, tokens/s, peak memory and MFU against this
+machine's own matmul peak, measured in the same process — and writes the same figures as JSON."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ablations.registry import MISTAKES
+from ablations.train import TrainSettings, init_state, layer_groups, make_train_chunk, n_params, seed_slice
+from model import GPTConfig, Mistakes
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    name: str
+    model: GPTConfig
+    settings: TrainSettings
+    seeds: int = 1
+
+
+def suite_benches() -> list[Bench]:
+    """The suite's default configuration, per variant (the deep ones included), 3 seeds."""
+    out = []
+    for spec in (None, *MISTAKES):
+        layers = spec.settings.get("model.n_layers", 2) if spec else 2
+        model = GPTConfig(vocab_size=65, d_model=64, n_heads=4, n_layers=layers, max_len=32,
+                          mistakes=Mistakes.of(spec.name) if spec else Mistakes())
+        out.append(Bench(f"suite:{spec.name if spec else 'correct'}", model,
+                         TrainSettings(steps=1000, batch_size=16, seq_len=32, log_every=20, warmup=30), seeds=3))
+    return out
+
+
+CONFIGS = {
+    # the classic "baby GPT on a laptop CPU": 4 layers, 4 heads, d 128, context 64, batch 12, 65 characters, AdamW
+    "nanogpt-cpu": lambda: [Bench("nanogpt-cpu", GPTConfig(vocab_size=65, d_model=128, n_heads=4, n_layers=4,
+                                                           max_len=64),
+                                  TrainSettings(steps=1000, batch_size=12, seq_len=64, log_every=20))],
+    "suite": suite_benches,
+    # for accelerators: bf16 compute, f32 master weights
+    "gpt2-small": lambda: [Bench("gpt2-small", GPTConfig(vocab_size=50257, d_model=768, n_heads=12, n_layers=12,
+                                                         max_len=1024, dtype="bfloat16"),
+                                 TrainSettings(steps=1000, batch_size=8, seq_len=1024, log_every=5))],
+}
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a large float32 matmul on the default device: the denominator of MFU."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    dot(a, a).block_until_ready()
+    best = min(timed(lambda: dot(a, a).block_until_ready()) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def timed(fn) -> float:
+    tic = time.perf_counter()
+    fn()
+    return time.perf_counter() - tic
+
+
+def flops_per_token(cfg: GPTConfig, seq_len: int, params: int) -> float:
+    """Training FLOPs per token: 6 per parameter plus attention's 12·layers·T·d (PaLM's accounting)."""
+    return 6 * params + 12 * cfg.n_layers * seq_len * cfg.d_model
+
+
+def peak_memory_mb() -> float:
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return stats["peak_bytes_in_use"] / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # host RSS (KiB on Linux)
+
+
+def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
+    s, seeds = bench.settings, list(range(bench.seeds))
+    state = init_state(bench.model, s, seeds)
+    size = n_params(seed_slice(state["params"], 0))
+    chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1, False)
+    tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
+    seed_array = jnp.asarray(seeds)
+    throwaway = init_state(bench.model, s, seeds)  # the first call donates its state
+    compile_s = timed(lambda: jax.block_until_ready(chunk(throwaway, tokens, seed_array, 0)))
+    times = []
+    for i in range(dispatches):
+        tic = time.perf_counter()
+        state, metrics = chunk(state, tokens, seed_array, i * s.log_every)
+        jax.block_until_ready(metrics)
+        times.append((time.perf_counter() - tic) / s.log_every)
+    step_s = float(np.median(times))
+    tokens_per_s = s.batch_size * s.seq_len * bench.seeds / step_s
+    return {"config": bench.name, "params": size, "compile_s": compile_s - step_s * s.log_every,
+            "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
+            "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, size) / peak}
+
+
+def suite_wall_time() -> dict:
+    """The whole paired suite, 3 seeds, default settings, as a user runs it (W&B off)."""
+    with tempfile.TemporaryDirectory() as results:
+        seconds = timed(lambda: subprocess.run([sys.executable, "-m", "ablations.run", "mistake=all",
+                                                f"results_dir={results}", "wandb.mode=disabled"],
+                                               check=True, capture_output=True))
+    return {"config": "suite wall time (mistake=all)", "wall_s": seconds}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=["nanogpt-cpu", "suite"], choices=list(CONFIGS))
+    parser.add_argument("--dispatches", type=int, default=10, help="timed dispatches of log_every steps each")
+    parser.add_argument("--suite", action="store_true", help="also time a whole `mistake=all` run")
+    parser.add_argument("--out", default="benchmark.json")
+    args = parser.parse_args(argv)
+    peak = matmul_peak()
+    device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
+    print(f"device: {device}; measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+    rows = [run_bench(b, peak, args.dispatches) for name in args.configs for b in CONFIGS[name]()]
+    print(f"{'config':28} {'params':>10} {'compile s':>10} {'step ms':>9} {'tokens/s':>11} {'peak MB':>9} {'MFU':>6}")
+    for r in rows:
+        print(f"{r['config']:28} {r['params']:>10,} {r['compile_s']:>10.2f} {r['step_ms']:>9.2f} "
+              f"{r['tokens_per_s']:>11,.0f} {r['peak_memory_mb']:>9.0f} {r['mfu']:>6.1%}")
+    if args.suite:
+        rows.append(suite_wall_time())
+        print(f"suite wall time (mistake=all, 3 seeds, paired): {rows[-1]['wall_s'] / 60:.1f} min")
+    with open(args.out, "w") as f:
+        json.dump({"device": device, "matmul_peak_flops": peak, "rows": rows}, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
