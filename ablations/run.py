@@ -21,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from ablations.registry import BY_NAME, MistakeSpec, lookup
-from ablations.tracking import MetricsSink, wandb_mode
+from ablations.tracking import MetricsSink, usable_mode, wandb_mode
 
 CONF_DIR = Path(__file__).parent / "conf"
 SOURCES, TOKENIZERS = ("synthetic", "text", "tfds"), ("char", "bpe")
@@ -98,9 +98,13 @@ def validate(resolved: dict) -> None:
         load_text("text", path=resolved["data"]["path"])  # a missing, empty or binary file fails here, in one line
 
 
+def identity(resolved: dict) -> dict:
+    """What makes two runs the same experiment (where results go and how they are logged do not)."""
+    return {k: v for k, v in resolved.items() if k not in ("wandb", "results_dir", "run_name", "dry_run", "distributed")}
+
+
 def run_directory(resolved: dict) -> Path:
-    identity = {k: v for k, v in resolved.items() if k not in ("wandb", "results_dir", "run_name")}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps(identity(resolved), sort_keys=True).encode()).hexdigest()[:10]
     return Path(resolved["results_dir"]) / resolved["mistake"] / (resolved["run_name"] or digest)
 
 
@@ -132,7 +136,7 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     run_dir = run_directory(resolved)
     saved = run_dir / "config.json"
     if saved.exists():
-        before, now = dotted_keys(json.loads(saved.read_text())), dotted_keys(resolved)
+        before, now = dotted_keys(identity(json.loads(saved.read_text()))), dotted_keys(identity(resolved))
         differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         if differing:
             raise UsageError(f"{run_dir} holds a run whose config differs in {', '.join(differing)}; "
@@ -148,7 +152,7 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     (run_dir / "environment.json").write_text(json.dumps(environment(), indent=1))
     print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
     print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    mode, w = wandb_mode(resolved["wandb"]["mode"]), resolved["wandb"]
+    mode, w = resolved["wandb"]["usable_mode"], resolved["wandb"]
     group = f"{spec.name}-{run_dir.name}"
     sinks = lambda variant_dir, seeds, variant: MetricsSink(
         variant_dir, seeds, mode=mode, project=w["project"], entity=w["entity"], group=group,
@@ -187,6 +191,9 @@ def hydra_main(cfg: DictConfig) -> None:
         for r in resolved:
             print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
         return
+    mode = usable_mode(cfg.wandb.mode)  # once per process, not per run
+    for r in resolved:
+        r["wandb"]["usable_mode"] = mode
     if cfg.distributed:
         import jax
 
@@ -205,6 +212,8 @@ def run_guarded(spec: MistakeSpec, resolved: dict, suite: bool) -> bool:
         return True
     except ValueError as error:
         sys.exit(f"error: {error}")
+    except OSError as error:  # a read-only or full results disk: say so in one line; finished runs stay intact
+        sys.exit(f"error: cannot write results ({error})")
     except Exception as error:
         if not suite:
             raise

@@ -18,6 +18,22 @@ def wandb_mode(requested: str) -> str:
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
+def usable_mode(requested: str) -> str:
+    """The resolved mode, checked once per process: a rejected key or an unreachable server falls back
+    to offline with a warning (sync later with `wandb sync`), and training goes on."""
+    mode = wandb_mode(requested)
+    if mode != "online":
+        return mode
+    import wandb
+
+    try:
+        wandb.login(key=os.environ.get("WANDB_API_KEY"), verify=True, timeout=15, prompt=False)
+        return "online"
+    except Exception as error:  # wandb raises its own error types for auth and network failures
+        warnings.warn(f"W&B online is unavailable ({type(error).__name__}); logging offline instead", stacklevel=2)
+        return "offline"
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """Rows of a JSONL file; a torn last line (a write cut by a kill) is dropped."""
     if not path.exists():

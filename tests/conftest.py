@@ -16,8 +16,8 @@ TINY = ["steps=4", "seeds=2", "train.warmup=1", "train.log_every=2", "train.eval
 
 def run_lab(*args, module="ablations.run", check=True, env=None):
     """Run a lab command in a subprocess, as a user would, from the repository root."""
-    full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
-    full_env.pop("WANDB_API_KEY", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
+    full_env.update({"WANDB_SILENT": "true", **(env or {})})
     result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
                             env=full_env, timeout=900)
     if check and result.returncode != 0:

@@ -68,3 +68,21 @@ def test_sweep_fans_out_through_hydra_multirun(tmp_path):
     grid = {re.search(r"mistake=(\S+) seeds=(\d+)", line).groups() for line in jobs}
     assert grid == {(name, seeds) for name in ("narrow_ffn", "post_norm") for seeds in ("2", "3")}
     assert not any((tmp_path / name).exists() for name in ("narrow_ffn", "post_norm"))
+
+
+def test_an_invalid_wandb_key_falls_back_to_offline_and_training_goes_on(tmp_path):
+    result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={tmp_path}", "wandb.mode=auto",
+                     env={"WANDB_API_KEY": "x" * 40})  # run_lab drops a real key; this one is set after
+    assert "logging offline instead" in result.stderr
+    (run,) = (tmp_path / "narrow_ffn").iterdir()
+    assert (run / "verdict.json").exists() and list((run / "correct" / "wandb").glob("offline-run-*"))
+    assert "x" * 40 not in "".join(p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
+
+
+def test_an_unwritable_results_directory_is_one_line_and_keeps_what_exists(tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("a file where the results directory should be\\n")
+    result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={blocker}", "wandb.mode=disabled", check=False)
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and line.startswith("error: cannot write results")
+    assert blocker.read_text() == "a file where the results directory should be\\n"
