@@ -39,7 +39,8 @@ def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
     """Text from the configured source, tokenized (mistake 10 swaps in the too-small vocabulary)."""
     spec = data_lib.SyntheticSpec(cfg["alphabet_size"], cfg["span"], cfg["zipf_exponent"])
     text = data_lib.load_text(cfg["source"], path=cfg["path"], tfds_name=cfg["tfds_name"], tfds_dir=cfg["tfds_dir"],
-                              synthetic=spec, n_blocks=cfg["n_blocks"], seed=cfg["seed"])
+                              tfds_download=cfg["tfds_download"], synthetic=spec, n_blocks=cfg["n_blocks"],
+                              seed=cfg["seed"])
     vocab_size = cfg["tiny_vocab_size"] if tiny_vocab else cfg["vocab_size"]  # Mistake 10: too small a vocabulary
     tokenizer = data_lib.make_tokenizer(cfg["tokenizer"], text, vocab_size)
     ids = tokenizer.encode(text)

@@ -5,7 +5,7 @@ from pathlib import Path
 from data.synthetic import SyntheticSpec, generate
 
 SOURCES = ("synthetic", "text", "tfds")
-_OFFLINE_CHOICES = "data=synthetic, or data=text data.path=FILE"
+_OFFLINE_CHOICES = "data.source=synthetic, or data.source=text data.path=FILE"
 
 
 class DataError(ValueError):

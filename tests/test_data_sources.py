@@ -158,8 +158,8 @@ def test_tfds_missing_dataset_offline_names_it_and_the_alternatives(tmp_path):
             tfds_download=False,
         ),
         "'tiny_shakespeare'",
-        "data=synthetic",
-        "data=text data.path=",
+        "data.source=synthetic",
+        "data.source=text data.path=",
     )
 
 
@@ -186,6 +186,6 @@ def test_tfds_failed_download_names_the_dataset_and_the_alternatives(
         lambda: load_text("tfds", tfds_name="tiny_shakespeare", tfds_dir=str(tmp_path)),
         "'tiny_shakespeare'",
         "Failed to resolve",
-        "data=synthetic",
-        "data=text data.path=",
+        "data.source=synthetic",
+        "data.source=text data.path=",
     )

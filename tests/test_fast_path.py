@@ -74,3 +74,23 @@ def test_batch_must_split_evenly_over_devices(monkeypatch):
         assert "train.batch_size=8" in str(error) and "3 devices" in str(error)
     else:
         raise AssertionError("a batch of 8 over 3 devices must be refused")
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_memory_does_not_grow_with_steps():
+    cfg = GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
+    state = init_state(cfg, SETTINGS, [0, 1])
+    chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1, False)
+    seeds = jnp.array([0, 1])
+    for i in range(20):  # warm up: compilation and allocator pools
+        state, metrics = chunk(state, TOKENS, seeds, i * SETTINGS.log_every)
+    jax.device_get(metrics)
+    after_few = resident_mb()
+    for i in range(20, 520):  # 2,000 more steps
+        state, metrics = chunk(state, TOKENS, seeds, i * SETTINGS.log_every)
+        jax.device_get(metrics)
+    assert resident_mb() - after_few < 20, (after_few, resident_mb())
