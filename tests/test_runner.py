@@ -112,3 +112,8 @@ def test_divergence_is_a_finding_not_a_crash(tmp_path):
     assert (run / "figures" / "loss.png").exists()
     measured = json.loads((run / "measurements.json").read_text())
     assert all(np.isfinite(m["val_loss"]) for v in ("correct", "broken") for m in measured[v])  # last finite state
+
+
+def test_wandb_report_is_built_offline_and_says_how_to_publish(tiny_suite):
+    out = run_lab("--results", str(tiny_suite), "--wandb", module="ablations.report").stdout
+    assert "REPORT.md" in out and "wandb sync" in out and "python -m ablations.report --wandb" in out
