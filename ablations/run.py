@@ -135,12 +135,7 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
 
     run_dir = run_directory(resolved)
     saved = run_dir / "config.json"
-    if saved.exists():
-        before, now = dotted_keys(identity(json.loads(saved.read_text()))), dotted_keys(identity(resolved))
-        differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-        if differing:
-            raise UsageError(f"{run_dir} holds a run whose config differs in {', '.join(differing)}; "
-                             "resume with the same config, or pass run_name=<new> for a fresh run")
+    refuse_changed_config(saved, resolved)
     if (run_dir / "verdict.json").exists():
         verdict = json.loads((run_dir / "verdict.json").read_text())
         print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
@@ -164,15 +159,30 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     finally:
         lock.close()
     figures.write_figures(run_dir)
+    print_verdict(spec, verdict)
+    if mode == "offline":
+        print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
+    return verdict
+
+
+def refuse_changed_config(saved: Path, resolved: dict) -> None:
+    """Resuming under a changed config would mix two experiments in one directory."""
+    if not saved.exists():
+        return
+    before, now = dotted_keys(identity(json.loads(saved.read_text()))), dotted_keys(identity(resolved))
+    differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if differing:
+        raise UsageError(f"{saved.parent} holds a run whose config differs in {', '.join(differing)}; "
+                         "resume with the same config, or pass run_name=<new> for a fresh run")
+
+
+def print_verdict(spec: MistakeSpec, verdict: dict) -> None:
     print(f"{spec.name}: {verdict['verdict']}")
     for check in verdict["checks"]:
         c, b = check["correct"], check["broken"]
         print(f"   {check['rule']}\n     correct {c['mean']:.4g} ± {c['std']:.2g}, broken {b['mean']:.4g} ± "
               f"{b['std']:.2g}, effect {check['effect']:.4g} (se {check['se']:.2g}) -> "
               f"{'pass' if check['passed'] else 'fail'}")
-    if mode == "offline":
-        print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
-    return verdict
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

@@ -94,3 +94,14 @@ def test_memory_does_not_grow_with_steps():
         state, metrics = chunk(state, TOKENS, seeds, i * SETTINGS.log_every)
         jax.device_get(metrics)
     assert resident_mb() - after_few < 20, (after_few, resident_mb())
+
+
+def test_benchmark_prints_the_table_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "ablations.benchmark", "--configs", "nanogpt-cpu",
+                             "--dispatches", "2", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                            check=True)
+    assert "measured f32 matmul peak" in result.stdout and "nanogpt-cpu" in result.stdout
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["params"] == 4 * 12 * 128 * 128 + 4 * 13 * 128 + 65 * 128 + 2 * 128  # the classic baby GPT
+    assert row["tokens_per_s"] > 0 and 0 < row["mfu"] < 1 and row["compile_s"] > 0
