@@ -18,17 +18,17 @@ from model import GPT, GPTConfig, next_token_loss
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    steps: int = 300
+    steps: int = 1500
     batch_size: int = 16
-    seq_len: int = 64
-    lr: float = 3e-3
+    seq_len: int = 32
+    lr: float = 1e-2
     warmup: int = 30
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    log_every: int = 10  # steps per compiled chunk; metrics are fetched once a chunk
-    eval_every: int = 50
-    eval_windows: int = 64
-    ckpt_every: int = 100
+    log_every: int = 20  # steps per compiled chunk; metrics are fetched once a chunk
+    eval_every: int = 100
+    eval_windows: int = 256
+    ckpt_every: int = 200
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "seq_len", "log_every", "eval_every", "eval_windows", "ckpt_every"):
