@@ -200,10 +200,12 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
     """Train both variants, measure them, write measurements.json and verdict.json; return the verdict."""
     s = TrainSettings(steps=cfg["steps"], **cfg["train"])
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
-    measured, model_cfgs = {}, {}
+    measured, model_cfgs, corpora = {}, {}, {}
     for variant in VARIANTS:
         mistakes = Mistakes.of(spec.name) if variant == "broken" else Mistakes()
-        corpus = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
+        if mistakes.tiny_vocab not in corpora:  # both variants share one corpus unless mistake 10 changes it
+            corpora[mistakes.tiny_vocab] = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
+        corpus = corpora[mistakes.tiny_vocab]
         model_cfgs[variant] = model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len,
                                                     mistakes=mistakes, **cfg["model"])
         variant_dir = run_dir / variant

@@ -56,7 +56,8 @@ def check_overrides(argv: list[str]) -> None:
 
 def check_value(key: str, value, default) -> None:
     if key == "mistake":
-        lookup(value) if value != "all" else None
+        if value != "all":
+            lookup(value)
         return
     choices = {"data.source": SOURCES, "data.tokenizer": TOKENIZERS}.get(key)
     if choices and value not in choices:
