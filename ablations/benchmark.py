@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -113,11 +114,26 @@ def suite_wall_time() -> dict:
     return {"config": "suite wall time (mistake=all)", "wall_s": seconds}
 
 
+def torch_reference(python: str) -> dict | None:
+    """The PyTorch eager baseline of nanogpt-cpu (`ablations.torch_reference`), timed in its own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "reference.json"
+        done = subprocess.run([python, "-m", "ablations.torch_reference", "--out", str(out)],
+                              cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+        if done.returncode:
+            why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            print(f"PyTorch eager baseline not measured ({python}: {why})")
+            return None
+        return json.loads(out.read_text())
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["nanogpt-cpu", "suite"], choices=list(CONFIGS))
     parser.add_argument("--dispatches", type=int, default=10, help="timed dispatches of log_every steps each")
     parser.add_argument("--suite", action="store_true", help="also time a whole `mistake=all` run")
+    parser.add_argument("--torch-python", default=sys.executable,
+                        help="a Python with torch installed: times the PyTorch eager baseline of nanogpt-cpu")
     parser.add_argument("--out", default="benchmark.json")
     args = parser.parse_args(argv)
     peak = matmul_peak()
@@ -128,6 +144,13 @@ def main(argv=None) -> None:
     for r in rows:
         print(f"{r['config']:28} {r['params']:>10,} {r['compile_s']:>10.2f} {r['step_ms']:>9.2f} "
               f"{r['tokens_per_s']:>11,.0f} {r['peak_memory_mb']:>9.0f} {r['mfu']:>6.1%}")
+    ours = next((r for r in rows if r["config"] == "nanogpt-cpu"), None)
+    reference = torch_reference(args.torch_python) if ours else None
+    if reference:
+        reference["lab_speedup"] = ours["tokens_per_s"] / reference["tokens_per_s"]
+        rows.append(reference)
+        print(f"PyTorch {reference['torch']} eager, same model and batch: {reference['step_ms']:.2f} ms/step, "
+              f"{reference['tokens_per_s']:,.0f} tokens/s; the lab runs at {reference['lab_speedup']:.2f}x that")
     if args.suite:
         rows.append(suite_wall_time())
         print(f"suite wall time (mistake=all, 3 seeds, paired): {rows[-1]['wall_s'] / 60:.1f} min")

@@ -2,7 +2,10 @@
 then measured by the registry's probes and judged by its rules."""
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
+import functools
 import json
 import signal
 import time
@@ -84,8 +87,22 @@ def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManage
     return manager, state, 0
 
 
+@contextlib.contextmanager
+def checkpoint_writes(directory: Path):
+    """orbax reports a failed (asynchronous) write as a ValueError of its own, surfacing at the next save
+    or wait; make it the OSError it is, in one line, so the runner says "cannot write results"."""
+    try:
+        yield
+    except (ValueError, RuntimeError) as error:
+        text = str(error)
+        reason = "No space left on device" if "os_error_code='28'" in text or "No space left" in text else \
+            text.splitlines()[0][:200]
+        raise OSError(f"checkpoint write under {directory} failed: {reason}") from error
+
+
 class StopRequest:
-    """Ctrl-C / SIGTERM set a flag; the loop checkpoints at the end of the chunk and stops cleanly."""
+    """Ctrl-C / SIGTERM (or an error in the paired variant) set a flag; each training loop checkpoints at
+    the end of its chunk and stops cleanly. Installed in the main thread, read by the training threads."""
 
     def __init__(self):
         self.signal = None
@@ -95,7 +112,7 @@ class StopRequest:
         return self
 
     def handle(self, signum, frame):
-        self.signal = signum
+        self.signal = signal.Signals(signum).name
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
@@ -106,8 +123,27 @@ class Stopped(Exception):
     """Training was stopped by a signal after a checkpoint; the same command resumes it."""
 
 
+def train_concurrently(jobs, stop: StopRequest) -> list:
+    """Run the variants' training jobs at once, one thread each: the suite's small models keep about
+    one core busy per op, so on 2 cores a pair trains in ~55% of the sequential time. An error in one
+    job stops the other at its next chunk (checkpointed); the error is raised, not the stop it caused."""
+    def guarded(job):
+        try:
+            return job()
+        except BaseException as error:
+            stop.signal = stop.signal or f"the error in the paired variant ({type(error).__name__})"
+            raise
+
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+        futures = [pool.submit(guarded, job) for job in jobs]
+    errors = sorted((f.exception() for f in futures if f.exception()), key=lambda e: isinstance(e, Stopped))
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
+
+
 def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds: list[int], sink: MetricsSink,
-                  ckpt_dir: Path, label: str) -> dict:
+                  ckpt_dir: Path, label: str, stop: StopRequest, bar_position: int = 0) -> dict:
     """Train every seed of one variant together; resume from the newest checkpoint if there is one."""
     state = init_state(model_cfg, s, seeds)
     groups = layer_groups(seed_slice(state["params"], 0))
@@ -120,28 +156,30 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
     state, train_tokens = replicate(state, mesh), replicate(jax.numpy.asarray(corpus.tokens.train), mesh)
     seed_array = replicate(jax.numpy.asarray(seeds), mesh)
     tokens_per_chunk = s.log_every * s.batch_size * s.seq_len * len(seeds)
-    bar = tqdm(total=s.steps, initial=start, desc=label, unit="step", dynamic_ncols=True)
-    with StopRequest() as stop:
-        for chunk_start in range(start, s.steps, s.log_every):
-            tic = time.perf_counter()
-            state, metrics = chunk(state, train_tokens, seed_array, chunk_start)
-            metrics = jax.device_get(metrics)  # the one host sync of the chunk
-            step, tokens_per_s = chunk_start + s.log_every, tokens_per_chunk / (time.perf_counter() - tic)
-            val = evaluate(state["params"], val_inputs, val_targets) if step % s.eval_every == 0 else None
-            rows = [metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state)
-                    for i, seed in enumerate(seeds)]
-            sink.log(rows)  # rows first: a checkpoint at step N implies the rows of step N are on disk
-            if step % s.ckpt_every == 0 or step == s.steps or stop.signal:
+    bar = tqdm(total=s.steps, initial=start, desc=label, unit="step", dynamic_ncols=True, position=bar_position)
+    step = start
+    for chunk_start in range(start, s.steps, s.log_every):
+        tic = time.perf_counter()
+        state, metrics = chunk(state, train_tokens, seed_array, chunk_start)
+        metrics = jax.device_get(metrics)  # the one host sync of the chunk
+        step, tokens_per_s = chunk_start + s.log_every, tokens_per_chunk / (time.perf_counter() - tic)
+        val = evaluate(state["params"], val_inputs, val_targets) if step % s.eval_every == 0 else None
+        rows = [metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state)
+                for i, seed in enumerate(seeds)]
+        sink.log(rows)  # rows first: a checkpoint at step N implies the rows of step N are on disk
+        if step % s.ckpt_every == 0 or step == s.steps or stop.signal:
+            with checkpoint_writes(ckpt_dir):
                 manager.save(step, args=ocp.args.StandardSave(state), force=True)
-            bar.update(s.log_every)
-            bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
-            if stop.signal:
-                break
+        bar.update(s.log_every)
+        bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
+        if stop.signal:
+            break
     bar.close()
-    manager.wait_until_finished()
-    manager.close()
-    if stop.signal:
-        raise Stopped(f"{label} stopped at step {step} by signal {stop.signal}; checkpoint saved")
+    with checkpoint_writes(ckpt_dir):
+        manager.wait_until_finished()
+        manager.close()
+    if stop.signal and step < s.steps:
+        raise Stopped(f"{label} stopped at step {step} by {stop.signal}; checkpoint saved")
     return state
 
 
@@ -196,30 +234,50 @@ def decide(spec: MistakeSpec, measured: dict, model_cfg: GPTConfig) -> dict:
             "checks": checks, "diverged": diverged}
 
 
-def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
-    """Train both variants, measure them, write measurements.json and verdict.json; return the verdict."""
-    s = TrainSettings(steps=cfg["steps"], **cfg["train"])
-    seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
-    measured, model_cfgs, corpora = {}, {}, {}
-    for variant in VARIANTS:
-        mistakes = Mistakes.of(spec.name) if variant == "broken" else Mistakes()
+@dataclasses.dataclass
+class Variant:
+    """One side of a pair, ready to train: its model, its corpus, where its results go."""
+    name: str
+    model_cfg: GPTConfig
+    corpus: Corpus
+    directory: Path
+    sink: MetricsSink
+
+
+def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
+                     sink_factory) -> list[Variant]:
+    corpora, variants = {}, []
+    for name in VARIANTS:
+        mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
         if mistakes.tiny_vocab not in corpora:  # both variants share one corpus unless mistake 10 changes it
             corpora[mistakes.tiny_vocab] = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
         corpus = corpora[mistakes.tiny_vocab]
-        model_cfgs[variant] = model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len,
-                                                    mistakes=mistakes, **cfg["model"])
-        variant_dir = run_dir / variant
-        variant_dir.mkdir(parents=True, exist_ok=True)
-        sink = sink_factory(variant_dir, seeds, variant)
-        state = train_variant(model_cfg, s, corpus, seeds, sink, variant_dir / "ckpt", f"{spec.name}:{variant}")
-        rows = read_jsonl(variant_dir / "metrics.jsonl")
-        inputs = probe_inputs(corpus, s, cfg["probe"]["length_factor"])
-        measured[variant] = [measure(spec, model_cfg, seed_slice(state["params"], i), seed, rows, inputs, corpus)
-                             for i, seed in enumerate(seeds)]
-        for seed, values in zip(seeds, measured[variant]):
-            sink.summarize(seed, {k: v for k, v in values.items() if not isinstance(v, list)})
-        sink.close()
+        model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
+                              **cfg["model"])
+        (run_dir / name).mkdir(parents=True, exist_ok=True)
+        variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))
+    return variants
+
+
+def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
+    """Train both variants (at once), measure them, write measurements.json and verdict.json; return the verdict."""
+    s = TrainSettings(steps=cfg["steps"], **cfg["train"])
+    seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
+    variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
+    with StopRequest() as stop:
+        states = train_concurrently([
+            functools.partial(train_variant, v.model_cfg, s, v.corpus, seeds, v.sink, v.directory / "ckpt",
+                              f"{spec.name}:{v.name}", stop, position) for position, v in enumerate(variants)], stop)
+    measured = {}
+    for v, state in zip(variants, states):
+        rows = read_jsonl(v.directory / "metrics.jsonl")
+        inputs = probe_inputs(v.corpus, s, cfg["probe"]["length_factor"])
+        measured[v.name] = [measure(spec, v.model_cfg, seed_slice(state["params"], i), seed, rows, inputs, v.corpus)
+                            for i, seed in enumerate(seeds)]
+        for seed, values in zip(seeds, measured[v.name]):
+            v.sink.summarize(seed, {k: val for k, val in values.items() if not isinstance(val, list)})
+        v.sink.close()
     (run_dir / "measurements.json").write_text(json.dumps(measured, indent=1))
-    verdict = decide(spec, measured, model_cfgs["correct"])
+    verdict = decide(spec, measured, variants[0].model_cfg)
     (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
     return verdict

@@ -9,10 +9,12 @@ import difflib
 import fcntl
 import hashlib
 import json
+import logging
 import platform
 import subprocess
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import hydra
@@ -101,7 +103,8 @@ def validate(resolved: dict) -> None:
 
 def identity(resolved: dict) -> dict:
     """What makes two runs the same experiment (where results go and how they are logged do not)."""
-    return {k: v for k, v in resolved.items() if k not in ("wandb", "results_dir", "run_name", "dry_run", "distributed")}
+    return {k: v for k, v in resolved.items() if k not in ("wandb", "results_dir", "run_name", "dry_run", "distributed",
+                                                       "debug")}
 
 
 def run_directory(resolved: dict) -> Path:
@@ -202,6 +205,8 @@ def hydra_main(cfg: DictConfig) -> None:
         for r in resolved:
             print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
         return
+    if not cfg.debug:
+        quiet_library_noise()
     mode = usable_mode(cfg.wandb.mode)  # once per process, not per run
     for r in resolved:
         r["wandb"]["usable_mode"] = mode
@@ -216,14 +221,31 @@ def hydra_main(cfg: DictConfig) -> None:
         sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")
 
 
+def quiet_library_noise() -> None:
+    """orbax (through absl) and asyncio log tracebacks of errors the lab reports in one line; after a
+    failed checkpoint write, orbax leaves coroutines unawaited and tensorstore's late callbacks hit its
+    closed event loop ("unraisable")."""
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+    default = sys.unraisablehook
+    closed_loop = lambda error: isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+    sys.unraisablehook = lambda unraisable: None if closed_loop(unraisable.exc_value) else default(unraisable)
+
+
 def run_guarded(spec: MistakeSpec, resolved: dict, suite: bool) -> bool:
-    """Run one mistake; in a suite, an unexpected error is reported and the suite goes on."""
+    """Run one mistake. Bad input and an unwritable disk end the process in one line (debug=true: with the
+    traceback); in a suite, any other error is reported and the suite goes on."""
     try:
         run_one(spec, resolved)
         return True
     except ValueError as error:
+        if resolved["debug"]:
+            raise
         sys.exit(f"error: {error}")
     except OSError as error:  # a read-only or full results disk: say so in one line; finished runs stay intact
+        if resolved["debug"]:
+            raise
         sys.exit(f"error: cannot write results ({error})")
     except Exception as error:
         if not suite:

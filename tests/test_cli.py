@@ -1,6 +1,7 @@
 """The command line: bad input fails in one clear line and loses nothing; W&B offline holds the values."""
 import json
 import re
+import subprocess
 
 import pytest
 from conftest import SHARED_TEXT, TINY, run_lab
@@ -86,3 +87,22 @@ def test_an_unwritable_results_directory_is_one_line_and_keeps_what_exists(tmp_p
     (line,) = result.stderr.strip().splitlines()
     assert result.returncode != 0 and line.startswith("error: cannot write results")
     assert blocker.read_text() == "a file where the results directory should be\\n"
+
+
+def test_a_full_disk_is_one_line_and_keeps_what_exists(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        finished = disk / "earlier_result.json"
+        finished.write_text('{"verdict": "reproduced"}')
+        result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={disk}", "wandb.mode=disabled", check=False,
+                         env={"TQDM_DISABLE": "1"})  # progress bars aside, stderr is the error alone
+        (line,) = result.stderr.strip().splitlines()  # no traceback from orbax, absl or asyncio
+        assert result.returncode != 0 and line.startswith("error: cannot write results")
+        assert "No space left on device" in line
+        assert finished.read_text() == '{"verdict": "reproduced"}'
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
