@@ -1,7 +1,8 @@
 """Throughput benchmark: `python -m ablations.benchmark [--configs nanogpt-cpu suite] [--suite] [--out F]`.
 
-Prints one table — compile time, steady-state step time, tokens/s, peak memory and MFU against this
-machine's own matmul peak, measured in the same process — and writes the same figures as JSON."""
+Prints one table — compile time, the compiled program's memory, steady-state step time, tokens/s,
+peak memory and MFU against this machine's own matmul peak, measured in the same process — plus,
+where torch is installed, the PyTorch eager baseline of nanogpt-cpu, and writes the figures as JSON."""
 from __future__ import annotations
 
 import argparse
@@ -83,25 +84,38 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # host RSS (KiB on Linux)
 
 
+def program_memory_mb(compiled) -> float:
+    """What the compiled training chunk needs on its device: arguments, outputs and temporaries."""
+    m = compiled.memory_analysis()
+    total = m.peak_memory_in_bytes or (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+                                       + m.temp_size_in_bytes)
+    return total / 2**20
+
+
 def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
+    """Compile the variant's training chunk ahead of time, then time `dispatches` calls of it after one
+    warm-up call (none: compile only, e.g. gpt2-small's memory on a CPU)."""
     s, seeds = bench.settings, list(range(bench.seeds))
     state = init_state(bench.model, s, seeds)
     size = n_params(seed_slice(state["params"], 0))
     chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1, False)
     tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
     seed_array = jnp.asarray(seeds)
-    throwaway = init_state(bench.model, s, seeds)  # the first call donates its state
-    compile_s = timed(lambda: jax.block_until_ready(chunk(throwaway, tokens, seed_array, 0)))
+    tic = time.perf_counter()
+    compiled = chunk.lower(state, tokens, seed_array, 0).compile()
+    row = {"config": bench.name, "params": size, "compile_s": time.perf_counter() - tic,
+           "program_memory_mb": program_memory_mb(compiled)}
+    if not dispatches:
+        return row
     times = []
-    for i in range(dispatches):
+    for i in range(dispatches + 1):
         tic = time.perf_counter()
-        state, metrics = chunk(state, tokens, seed_array, i * s.log_every)
+        state, metrics = compiled(state, tokens, seed_array, i * s.log_every)
         jax.block_until_ready(metrics)
         times.append((time.perf_counter() - tic) / s.log_every)
-    step_s = float(np.median(times))
+    step_s = float(np.median(times[1:]))
     tokens_per_s = s.batch_size * s.seq_len * bench.seeds / step_s
-    return {"config": bench.name, "params": size, "compile_s": compile_s - step_s * s.log_every,
-            "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
+    return {**row, "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
             "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, size) / peak}
 
 
@@ -130,7 +144,8 @@ def torch_reference(python: str) -> dict | None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["nanogpt-cpu", "suite"], choices=list(CONFIGS))
-    parser.add_argument("--dispatches", type=int, default=10, help="timed dispatches of log_every steps each")
+    parser.add_argument("--dispatches", type=int, default=10,
+                        help="timed dispatches of log_every steps each; 0: compile only (memory of the program)")
     parser.add_argument("--suite", action="store_true", help="also time a whole `mistake=all` run")
     parser.add_argument("--torch-python", default=sys.executable,
                         help="a Python with torch installed: times the PyTorch eager baseline of nanogpt-cpu")
@@ -140,11 +155,13 @@ def main(argv=None) -> None:
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
     print(f"device: {device}; measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
     rows = [run_bench(b, peak, args.dispatches) for name in args.configs for b in CONFIGS[name]()]
-    print(f"{'config':28} {'params':>10} {'compile s':>10} {'step ms':>9} {'tokens/s':>11} {'peak MB':>9} {'MFU':>6}")
+    print(f"{'config':28} {'params':>11} {'compile s':>9} {'program MB':>10} {'step ms':>8} {'tokens/s':>9} "
+          f"{'peak MB':>7} {'MFU':>6}")
     for r in rows:
-        print(f"{r['config']:28} {r['params']:>10,} {r['compile_s']:>10.2f} {r['step_ms']:>9.2f} "
-              f"{r['tokens_per_s']:>11,.0f} {r['peak_memory_mb']:>9.0f} {r['mfu']:>6.1%}")
-    ours = next((r for r in rows if r["config"] == "nanogpt-cpu"), None)
+        timed_part = (f"{r['step_ms']:>8.2f} {r['tokens_per_s']:>9,.0f} {r['peak_memory_mb']:>7.0f} {r['mfu']:>6.1%}"
+                      if "step_ms" in r else "(compile only)")
+        print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} {timed_part}")
+    ours = next((r for r in rows if r["config"] == "nanogpt-cpu" and "step_ms" in r), None)
     reference = torch_reference(args.torch_python) if ours else None
     if reference:
         reference["lab_speedup"] = ours["tokens_per_s"] / reference["tokens_per_s"]

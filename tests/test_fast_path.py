@@ -16,12 +16,12 @@ SETTINGS = TrainSettings(steps=40, batch_size=8, seq_len=16, warmup=2, log_every
 TOKENS = jax.random.randint(jax.random.key(0), (4000,), 0, 20)
 
 
-def losses(cfg: GPTConfig, chunks: int, mesh=None):
-    state = init_state(cfg, SETTINGS, [0, 1])
+def losses(cfg: GPTConfig, chunks: int, mesh=None, seeds=(0, 1)):
+    state = init_state(cfg, SETTINGS, list(seeds))
     chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1, False, mesh)
     out = []
     for i in range(chunks):
-        state, metrics = chunk(state, TOKENS, jnp.array([0, 1]), i * SETTINGS.log_every)
+        state, metrics = chunk(state, TOKENS, jnp.array(seeds), i * SETTINGS.log_every)
         out.append(np.asarray(metrics["train_ce"]))
     return np.array(out), chunk
 
@@ -29,6 +29,14 @@ def losses(cfg: GPTConfig, chunks: int, mesh=None):
 def test_training_compiles_once_per_variant():
     _, chunk = losses(GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16), chunks=3)
     assert chunk._cache_size() == 1
+
+
+def test_a_single_seed_runs_unbatched_and_trains_like_that_seed_among_others():
+    cfg = GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
+    alone, _ = losses(cfg, chunks=3, seeds=(1,))
+    together, _ = losses(cfg, chunks=3, seeds=(0, 1))
+    assert alone.shape == (3, 1)
+    np.testing.assert_allclose(alone[:, 0], together[:, 1], rtol=1e-5)
 
 
 def test_bfloat16_compute_trains_like_float32():

@@ -1,12 +1,13 @@
 """The runner end to end: every mistake trains, is probed, judged, plotted and reported."""
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
 from conftest import TINY, run_lab
 
-from ablations.experiment import decide
+from ablations.experiment import StopRequest, Stopped, decide, train_concurrently
 from ablations.registry import MISTAKES, Invariant
 from model import GPTConfig
 
@@ -117,3 +118,25 @@ def test_divergence_is_a_finding_not_a_crash(tmp_path):
 def test_wandb_report_is_built_offline_and_says_how_to_publish(tiny_suite):
     out = run_lab("--results", str(tiny_suite), "--wandb", module="ablations.report").stdout
     assert "REPORT.md" in out and "wandb sync" in out and "python -m ablations.report --wandb" in out
+
+
+def test_an_error_in_one_variant_stops_its_pair_and_is_the_error_raised():
+    """The two variants train in threads: the failing one's error surfaces, the other stops at its next
+    chunk (as on a signal) instead of training on to the end."""
+    stop, seen = StopRequest(), []
+
+    def failing():
+        raise OSError("disk full")
+
+    def training():
+        for chunk in range(2000):
+            if stop.signal:
+                seen.append(chunk)
+                raise Stopped(f"stopped by {stop.signal}")
+            time.sleep(0.001)
+        return "finished"
+
+    with pytest.raises(OSError, match="disk full"):
+        train_concurrently([training, failing], stop)
+    assert seen and seen[0] < 2000 and "OSError" in stop.signal
+    assert train_concurrently([lambda: 1, lambda: 2], StopRequest()) == [1, 2]
