@@ -89,20 +89,27 @@ def test_an_unwritable_results_directory_is_one_line_and_keeps_what_exists(tmp_p
     assert blocker.read_text() == "a file where the results directory should be\\n"
 
 
-def test_a_full_disk_is_one_line_and_keeps_what_exists(tmp_path):
+DISKS = {"full disk": ("size=300k", None, "No space left on device"),  # fills up while training
+         "read-only disk": ("size=1m", "remount,ro", "Read-only file system")}
+
+
+@pytest.mark.parametrize("case", DISKS, ids=list(DISKS))
+def test_an_unwritable_disk_is_one_line_and_keeps_what_exists(case, tmp_path):
+    options, then, reason = DISKS[case]
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         finished = disk / "earlier_result.json"
         finished.write_text('{"verdict": "reproduced"}')
+        if then:
+            subprocess.run(["mount", "-o", then, str(disk)], check=True)
         result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={disk}", "wandb.mode=disabled", check=False,
                          env={"TQDM_DISABLE": "1"})  # progress bars aside, stderr is the error alone
         (line,) = result.stderr.strip().splitlines()  # no traceback from orbax, absl or asyncio
-        assert result.returncode != 0 and line.startswith("error: cannot write results")
-        assert "No space left on device" in line
+        assert result.returncode != 0 and line.startswith("error: cannot write results") and reason in line
         assert finished.read_text() == '{"verdict": "reproduced"}'
     finally:
         subprocess.run(["umount", str(disk)], check=True)
