@@ -94,9 +94,10 @@ def checkpoint_writes(directory: Path):
     try:
         yield
     except (ValueError, RuntimeError) as error:
-        text = str(error)
-        reason = "No space left on device" if "os_error_code='28'" in text or "No space left" in text else \
-            text.splitlines()[0][:200]
+        text = f"{error} {error.__cause__ or ''}"
+        if "os_error_code" not in text and "Error writing" not in text:
+            raise  # not a write failure: a bug, with its traceback
+        reason = "No space left on device" if "os_error_code='28'" in text else str(error).splitlines()[0][:200]
         raise OSError(f"checkpoint write under {directory} failed: {reason}") from error
 
 

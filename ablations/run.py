@@ -101,10 +101,12 @@ def validate(resolved: dict) -> None:
         load_text("text", path=resolved["data"]["path"])  # a missing, empty or binary file fails here, in one line
 
 
+RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug")
+
+
 def identity(resolved: dict) -> dict:
-    """What makes two runs the same experiment (where results go and how they are logged do not)."""
-    return {k: v for k, v in resolved.items() if k not in ("wandb", "results_dir", "run_name", "dry_run", "distributed",
-                                                       "debug")}
+    """What makes two runs the same experiment (where results go and how they are logged or shown do not)."""
+    return {k: v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
 
 
 def run_directory(resolved: dict) -> Path:
