@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import json
 import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -64,8 +65,15 @@ def probe_inputs(corpus: Corpus, s: TrainSettings, length_factor: int) -> probe_
                                  corpus.oov_alphabet, span)
 
 
+# orbax coordinates asynchronous saves through process-wide state (operation ids): two managers saving
+# at once from the two variants' threads can wait on each other forever (seen: a 300 s timeout). So
+# saves are synchronous, and the threads take turns for every orbax operation.
+ORBAX_LOCK = threading.Lock()
+
+
 def checkpoint_manager(directory: Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=2))
+    return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(
+        max_to_keep=2, enable_async_checkpointing=False))
 
 
 def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManager, dict, int]:
@@ -89,8 +97,8 @@ def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManage
 
 @contextlib.contextmanager
 def checkpoint_writes(directory: Path):
-    """orbax reports a failed (asynchronous) write as a ValueError of its own, surfacing at the next save
-    or wait; make it the OSError it is, in one line, so the runner says "cannot write results"."""
+    """orbax reports a failed write as a ValueError of its own; make it the OSError it is, in one line,
+    so the runner says "cannot write results"."""
     try:
         yield
     except (ValueError, RuntimeError) as error:
@@ -148,7 +156,8 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
     """Train every seed of one variant together; resume from the newest checkpoint if there is one."""
     state = init_state(model_cfg, s, seeds)
     groups = layer_groups(seed_slice(state["params"], 0))
-    manager, state, start = open_checkpoints(ckpt_dir, state)
+    with ORBAX_LOCK:
+        manager, state, start = open_checkpoints(ckpt_dir, state)
     sink.truncate_after(start)
     mesh = data_mesh(s.batch_size)
     chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient, mesh)
@@ -169,14 +178,14 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
                 for i, seed in enumerate(seeds)]
         sink.log(rows)  # rows first: a checkpoint at step N implies the rows of step N are on disk
         if step % s.ckpt_every == 0 or step == s.steps or stop.signal:
-            with checkpoint_writes(ckpt_dir):
+            with ORBAX_LOCK, checkpoint_writes(ckpt_dir):
                 manager.save(step, args=ocp.args.StandardSave(state), force=True)
         bar.update(s.log_every)
         bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
         if stop.signal:
             break
     bar.close()
-    with checkpoint_writes(ckpt_dir):
+    with ORBAX_LOCK, checkpoint_writes(ckpt_dir):
         manager.wait_until_finished()
         manager.close()
     if stop.signal and step < s.steps:
