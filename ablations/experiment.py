@@ -97,10 +97,11 @@ def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManage
 
 @contextlib.contextmanager
 def checkpoint_writes(directory: Path):
-    """orbax reports a failed write as a ValueError of its own; make it the OSError it is, in one line,
-    so the runner says "cannot write results"."""
+    """One orbax write at a time (ORBAX_LOCK). orbax reports a failed write as a ValueError of its own;
+    make it the OSError it is, in one line, so the runner says "cannot write results"."""
     try:
-        yield
+        with ORBAX_LOCK:
+            yield
     except (ValueError, RuntimeError) as error:
         text = f"{error} {error.__cause__ or ''}"
         if "os_error_code" not in text and "Error writing" not in text:
@@ -178,14 +179,14 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
                 for i, seed in enumerate(seeds)]
         sink.log(rows)  # rows first: a checkpoint at step N implies the rows of step N are on disk
         if step % s.ckpt_every == 0 or step == s.steps or stop.signal:
-            with ORBAX_LOCK, checkpoint_writes(ckpt_dir):
+            with checkpoint_writes(ckpt_dir):
                 manager.save(step, args=ocp.args.StandardSave(state), force=True)
         bar.update(s.log_every)
         bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
         if stop.signal:
             break
     bar.close()
-    with ORBAX_LOCK, checkpoint_writes(ckpt_dir):
+    with checkpoint_writes(ckpt_dir):
         manager.wait_until_finished()
         manager.close()
     if stop.signal and step < s.steps:

@@ -134,13 +134,13 @@ def over_seeds(one_seed_step):
     single seed runs unbatched: on the CPU backend a vmap of one costs ~12% per step."""
     batched = jax.vmap(one_seed_step, in_axes=(0, 0, 0, None, 0, None))
 
-    def step(params, opt_state, diverged_at, tokens, seeds, step):
+    def all_seeds_step(params, opt_state, diverged_at, tokens, seeds, step):
         if seeds.shape[0] > 1:
             return batched(params, opt_state, diverged_at, tokens, seeds, step)
         first, add_axis = (lambda tree: seed_slice(tree, 0)), (lambda tree: jax.tree.map(lambda a: a[None], tree))
         return add_axis(one_seed_step(*first((params, opt_state, diverged_at)), tokens, seeds[0], step))
 
-    return step
+    return all_seeds_step
 
 
 def make_eval(cfg: GPTConfig):
