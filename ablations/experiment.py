@@ -1,5 +1,5 @@
-"""One paired experiment: the correct and the broken variant trained on the same seeds and batches,
-then measured by the registry's probes and judged by its rules."""
+"""One paired experiment: the correct and the broken variant (and any other correct variant the registry
+names) trained on the same seeds and batches, then measured by the registry's probes and judged by its rules."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -19,14 +19,14 @@ import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 import data as data_lib
+from ablations import measures
 from ablations import probes as probe_lib
-from ablations.registry import MistakeSpec
+from ablations.registry import MistakeSpec, with_settings
 from ablations.tracking import MetricsSink, read_jsonl
+from ablations.verdict import decide
 from ablations.train import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
                              n_params, replicate, seed_slice)
 from model import GPTConfig, Mistakes, generate, make_forward
-
-VARIANTS = ("correct", "broken")
 
 
 @dataclasses.dataclass
@@ -212,37 +212,21 @@ def language_model(model_cfg: GPTConfig, params) -> probe_lib.LanguageModel:
                                                                   use_cache=use_cache))
 
 
-def measure(spec: MistakeSpec, model_cfg: GPTConfig, params, seed: int, rows: list[dict],
-            inputs: probe_lib.ProbeInputs, corpus: Corpus) -> dict:
-    """The standard measurements of one trained seed, plus the registry's probes for this mistake."""
-    mine = [r for r in rows if r["seed"] == seed]
-    first, evals = mine[0], [r for r in mine if "val_loss" in r]
-    blocks = [k for k in first if k.startswith("grad_norm/block_")]
-    with np.errstate(divide="ignore", invalid="ignore"):  # all-zero gradients (mistake 9) give NaN, not a crash
-        depth_ratio = np.log10(np.float64(first[blocks[0]]) / np.float64(first[blocks[-1]]))
-    out = {"val_loss": evals[-1]["val_loss"], "train_ce": mine[-1]["train_ce"], "n_params": n_params(params),
-           "diverged_at": mine[-1]["diverged_at"], "grad_depth_ratio": float(depth_ratio),
-           "zero_gradient": float(all(r["grad_norm"] == 0.0 for r in mine))}
-    if corpus.synthetic is not None and corpus.tokens.unk_id not in inputs.targets:
-        windows = [corpus.tokenizer.decode(row) for row in inputs.targets]
-        out["entropy_floor"] = data_lib.window_floor(corpus.synthetic, windows)
+def entropy_floor(corpus: Corpus, inputs: probe_lib.ProbeInputs) -> float | None:
+    """The exact floor of the evaluation windows, where the source makes it known (synthetic, no <unk>)."""
+    if corpus.synthetic is None or corpus.tokens.unk_id in inputs.targets:
+        return None
+    return data_lib.window_floor(corpus.synthetic, [corpus.tokenizer.decode(row) for row in inputs.targets])
+
+
+def measure(spec: MistakeSpec, model_cfg: GPTConfig, params, rows: list[dict], steps: int,
+            inputs: probe_lib.ProbeInputs, floor: float | None) -> dict:
+    """The standard measurements of one trained seed (rows: its log), plus the registry's probes for this mistake."""
+    out = {**measures.standard(rows, steps, floor), "n_params": n_params(params)}
     lm = language_model(model_cfg, params)
     for name in spec.probes:
         out.update(probe_lib.PROBES[name](lm, inputs))
     return out
-
-
-def decide(spec: MistakeSpec, measured: dict, model_cfg: GPTConfig) -> dict:
-    """Apply the registry's rules; a broken variant that went non-finite is a finding of its own."""
-    checks = [rule.decide([m[rule.metric] for m in measured["correct"]], [m[rule.metric] for m in measured["broken"]],
-                          model_cfg) for rule in spec.checks]
-    diverged = {v: [m["diverged_at"] for m in measured[v] if m["diverged_at"] >= 0] for v in VARIANTS}
-    if diverged["broken"]:
-        verdict = f"diverged at step {min(diverged['broken'])}"
-    else:
-        verdict = "reproduced" if all(c["passed"] for c in checks) else "not reproduced"
-    return {"mistake": spec.name, "number": spec.number, "claim": spec.claim, "verdict": verdict,
-            "checks": checks, "diverged": diverged}
 
 
 @dataclasses.dataclass
@@ -257,21 +241,22 @@ class Variant:
 
 def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
                      sink_factory) -> list[Variant]:
+    """The correct variant, the registry's other correct variants (fixes), and the broken one."""
     corpora, variants = {}, []
-    for name in VARIANTS:
+    for name in spec.variants:
         mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
-        if mistakes.tiny_vocab not in corpora:  # both variants share one corpus unless mistake 10 changes it
+        if mistakes.tiny_vocab not in corpora:  # all variants share one corpus unless mistake 10 changes it
             corpora[mistakes.tiny_vocab] = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
         corpus = corpora[mistakes.tiny_vocab]
-        model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
-                              **cfg["model"])
+        model = with_settings(cfg, spec.fixes.get(name, {}))["model"]
+        model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes, **model)
         (run_dir / name).mkdir(parents=True, exist_ok=True)
         variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))
     return variants
 
 
 def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
-    """Train both variants (at once), measure them, write measurements.json and verdict.json; return the verdict."""
+    """Train the variants (at once), measure them, write measurements.json and verdict.json; return the verdict."""
     s = TrainSettings(steps=cfg["steps"], **cfg["train"])
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
@@ -283,10 +268,12 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
     for v, state in zip(variants, states):
         rows = read_jsonl(v.directory / "metrics.jsonl")
         inputs = probe_inputs(v.corpus, s, cfg["probe"]["length_factor"])
-        measured[v.name] = [measure(spec, v.model_cfg, seed_slice(state["params"], i), seed, rows, inputs, v.corpus)
+        floor = entropy_floor(v.corpus, inputs)
+        measured[v.name] = [measure(spec, v.model_cfg, seed_slice(state["params"], i),
+                                    [r for r in rows if r["seed"] == seed], s.steps, inputs, floor)
                             for i, seed in enumerate(seeds)]
         for seed, values in zip(seeds, measured[v.name]):
-            v.sink.summarize(seed, {k: val for k, val in values.items() if not isinstance(val, list)})
+            v.sink.summarize(seed, {k: val for k, val in values.items() if isinstance(val, (int, float))})
         v.sink.close()
     (run_dir / "measurements.json").write_text(json.dumps(measured, indent=1))
     verdict = decide(spec, measured, variants[0].model_cfg)

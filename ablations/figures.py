@@ -1,7 +1,8 @@
 """Figures from saved metrics (never retrains): `python -m ablations.figures <run_dir> [<run_dir> ...]`.
 
-Per run: paired loss curves with a seed band, gradient norm by layer over training, and the
-mistake's own symptom plot; each as PNG and SVG under <run_dir>/figures/."""
+Per run: paired loss curves with a seed band (seeds of a correct variant that had not converged marked),
+gradient norm by layer over training, the mistake's own symptom plot, and its claims (effect and 95%
+interval in units of the margin, coloured by outcome); each as PNG and SVG under <run_dir>/figures/."""
 from __future__ import annotations
 
 import json
@@ -14,12 +15,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ablations.measures import FLOOR_TOLERANCE, converged  # noqa: E402
 from ablations.registry import lookup  # noqa: E402
+from ablations.rules import COLORS as OUTCOME_COLORS  # noqa: E402
 from ablations.tracking import read_jsonl  # noqa: E402
 
-COLORS = {"correct": "tab:blue", "broken": "tab:red"}
-WIDTH = {"correct": 2.5, "broken": 1.2}  # the correct curve stays visible where the two coincide
-VARIANTS = tuple(COLORS)
+FIX_COLORS = ("tab:cyan", "tab:olive", "tab:brown")  # the registry's other correct variants ("fixes")
+
+
+def color(variant: str, variants) -> str:
+    if variant in ("correct", "broken"):
+        return {"correct": "tab:blue", "broken": "tab:red"}[variant]
+    return FIX_COLORS[[v for v in variants if v not in ("correct", "broken")].index(variant) % len(FIX_COLORS)]
+
+
+def width(variant: str) -> float:
+    return 1.2 if variant == "broken" else 2.5  # a correct curve stays visible where the curves coincide
 
 
 def by_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -43,37 +54,56 @@ def save(fig, run_dir: Path, name: str) -> list[Path]:
 
 def loss_curves(run_dir: Path, metrics: dict, measured: dict, title: str):
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for variant in VARIANTS:
+    for variant in measured:
         for key, style in (("train_ce", "-"), ("val_loss", "o--")):
             steps, values = by_seed(metrics[variant], key)
             if not len(steps):
                 continue
-            mean = np.nanmean(values, axis=0)
-            ax.plot(steps, mean, style, color=COLORS[variant], ms=3, lw=WIDTH[variant],
+            ax.plot(steps, np.nanmean(values, axis=0), style, color=color(variant, measured), ms=3, lw=width(variant),
                     label=f"{variant} ({key.replace('_', ' ')})")
-            ax.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), color=COLORS[variant], alpha=0.2)
-    for variant in VARIANTS:
+            ax.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), color=color(variant, measured),
+                            alpha=0.2)
+    for variant in measured:
         for step in sorted({m["diverged_at"] for m in measured[variant] if m["diverged_at"] >= 0}):
-            ax.axvline(step, color=COLORS[variant], ls="--", lw=1, label=f"{variant}: a seed diverged at step {step}")
+            ax.axvline(step, color=color(variant, measured), ls="--", lw=1,
+                       label=f"{variant}: a seed diverged at step {step}")
+    mark_unconverged(ax, metrics, measured)
     floor = measured["correct"][0].get("entropy_floor")
     if floor is not None:
         ax.axhline(floor, color="k", lw=1, ls=":", label=f"entropy floor ({floor:.3f})")
+        ax.axhspan(floor, floor + FLOOR_TOLERANCE, color="k", alpha=0.06, label=f"floor + {FLOOR_TOLERANCE} (converged)")
     ax.set(xlabel="training step", ylabel="cross-entropy (nats/token)", title=f"{title}: loss, mean and seed range")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return fig
 
 
+def mark_unconverged(ax, metrics: dict, measured: dict) -> None:
+    """A cross on the last validation point of each seed of a correct variant that had not converged:
+    above floor + tolerance where the floor is known, else still falling over the last quarter."""
+    for variant in measured:
+        if variant == "broken":
+            continue
+        seeds = sorted({r["seed"] for r in metrics[variant]})
+        late = [(seed, m) for seed, m in zip(seeds, measured[variant]) if not converged(m)]
+        if not late:
+            continue
+        steps, _ = by_seed(metrics[variant], "val_loss")
+        ax.plot([steps[-1]] * len(late), [m["val_loss"] for _, m in late], "x", color="k", ms=9, mew=2,
+                label=f"{variant} not converged: seed " + ", ".join(f"{s} ({m['val_loss']:.3f})" for s, m in late))
+
+
 def grad_heatmaps(run_dir: Path, metrics: dict, title: str):
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    variants = list(metrics)
+    fig, axes = plt.subplots(1, len(variants), figsize=(6 * len(variants), 4), constrained_layout=True)
     grids = {}
-    for variant in VARIANTS:
+    for variant in variants:
         layers = [k for k in metrics[variant][0] if k.startswith("grad_norm/")]
         steps = by_seed(metrics[variant], layers[0])[0]
         grids[variant] = (layers, steps, np.array([np.nanmean(by_seed(metrics[variant], k)[1], 0) for k in layers]))
     finite = np.concatenate([g[2][np.isfinite(g[2]) & (g[2] > 0)] for g in grids.values()])
     low, high = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (-1, 1)
-    for ax, variant in zip(axes, VARIANTS):
+    for ax, variant in zip(axes, variants):
         layers, steps, grid = grids[variant]
         image = ax.imshow(np.log10(np.where(grid > 0, grid, np.nan)), aspect="auto", origin="lower", vmin=low,
                           vmax=high, cmap="viridis", extent=(steps[0], steps[-1], -0.5, len(layers) - 0.5),
@@ -87,25 +117,27 @@ def grad_heatmaps(run_dir: Path, metrics: dict, title: str):
 
 def symptom(run_dir: Path, measured: dict, metric: str, title: str, train_len: int):
     fig, ax = plt.subplots(figsize=(6.4, 4))
+    variants = list(measured)
     if metric == "loss_by_position":
-        for variant in VARIANTS:
+        for variant in variants:
             curves = np.array([m[metric] for m in measured[variant]])
-            ax.plot(np.arange(1, curves.shape[1] + 1), curves.mean(0), color=COLORS[variant], label=variant)
-            ax.fill_between(np.arange(1, curves.shape[1] + 1), curves.min(0), curves.max(0), color=COLORS[variant],
-                            alpha=0.2)
+            positions = np.arange(1, curves.shape[1] + 1)
+            ax.plot(positions, curves.mean(0), color=color(variant, variants), label=variant)
+            ax.fill_between(positions, curves.min(0), curves.max(0), color=color(variant, variants), alpha=0.2)
         ax.axvline(train_len, color="k", ls=":", label=f"training length ({train_len})")
         ax.set(xlabel="position in the window", ylabel="cross-entropy (nats/token)")
     else:
-        values = {v: np.array([m[metric] for m in measured[v]], float) for v in VARIANTS}
+        values = {v: np.array([m[metric] for m in measured[v]], float) for v in variants}
         positive = np.concatenate(list(values.values()))
         log = np.all(positive >= 0) and np.nanmax(positive) > 100 * max(np.nanmin(positive[positive > 0]), 1e-30) \
             if np.any(positive > 0) else False
-        for i, variant in enumerate(VARIANTS):
+        for i, variant in enumerate(variants):
             shown = np.maximum(values[variant], 1e-12) if log else values[variant]
-            ax.scatter(np.full(shown.size, i), shown, color=COLORS[variant], zorder=3, label=f"{variant} (seeds)")
-            ax.hlines(np.nanmean(shown), i - 0.25, i + 0.25, color=COLORS[variant])
-        ax.set_xticks([0, 1], VARIANTS)
-        ax.set_xlim(-0.6, 1.6)
+            ax.scatter(np.full(shown.size, i), shown, color=color(variant, variants), zorder=3,
+                       label=f"{variant} (seeds)")
+            ax.hlines(np.nanmean(shown), i - 0.25, i + 0.25, color=color(variant, variants))
+        ax.set_xticks(range(len(variants)), variants)
+        ax.set_xlim(-0.6, len(variants) - 0.4)
         ax.set(ylabel=metric.replace("_", " ") + (" (log; 0 drawn at 1e-12)" if log else ""))
         if log:
             ax.set_yscale("log")
@@ -115,18 +147,47 @@ def symptom(run_dir: Path, measured: dict, metric: str, title: str, train_len: i
     return fig
 
 
+def claims_forest(verdicts: list[dict], title: str):
+    """Each statistical claim: the paired effect and its 95% interval in units of the claim's margin
+    (positive = the claimed direction), coloured by outcome. Exact claims are listed beside it."""
+    rows = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] == "statistical"]
+    exact = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] == "exact"]
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
+    for y, (v, c) in enumerate(reversed(rows)):
+        mean, lo, hi = np.array([c["mean"], *c["ci"]], float) / c["margin"]
+        shade = OUTCOME_COLORS[c["outcome"]]
+        if np.isfinite(lo):
+            ax.plot([lo, hi], [y, y], color=shade, lw=3, solid_capstyle="butt")
+        ax.plot(mean, y, "o", color=shade, ms=7, label=c["outcome"])
+    labels = [f"{v['number']}. {v['mistake']} ({c['source']}): {c['metric']} vs {c['reference']}"
+              for v, c in reversed(rows)]
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    for x, style in ((0, "-"), (-1, "--"), (1, "--")):
+        ax.axvline(x, color="k", lw=0.8, ls=style)
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
+    ax.set_xlabel("effect / margin (positive: the claimed direction; dashed: ±1 margin; symlog)")
+    handles = {h.get_label(): h for h in ax.get_lines() if h.get_label() in OUTCOME_COLORS}
+    ax.legend(handles.values(), handles.keys(), fontsize=8, loc="lower right")
+    note = "; ".join(f"{v['number']}. {c['metric']}: {c['outcome']}" for v, c in exact)
+    ax.set_title(f"{title}: paired effects, 95% intervals" + (f"\nexact claims: {note}" if note else ""), fontsize=9)
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
 def write_figures(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     measured = json.loads((run_dir / "measurements.json").read_text())
     verdict = json.loads((run_dir / "verdict.json").read_text())
     spec = lookup(config["mistake"])
-    metrics = {v: read_jsonl(run_dir / v / "metrics.jsonl") for v in VARIANTS}
-    title = f"Mistake {spec.number} ({spec.name}) — {verdict['verdict']}"
+    metrics = {v: read_jsonl(run_dir / v / "metrics.jsonl") for v in measured}
+    title = f"Mistake {spec.number} ({spec.name})"
     return (save(loss_curves(run_dir, metrics, measured, title), run_dir, "loss")
             + save(grad_heatmaps(run_dir, metrics, title), run_dir, "grad_norms")
             + save(symptom(run_dir, measured, spec.symptom_plot, title, config["train"]["seq_len"]), run_dir,
-                   "symptom"))
+                   "symptom")
+            + save(claims_forest([verdict], title), run_dir, "claims"))
 
 
 if __name__ == "__main__":

@@ -83,11 +83,12 @@ def copy(lm: LanguageModel, data: ProbeInputs) -> dict:
 
 
 def length(lm: LanguageModel, data: ProbeInputs) -> dict:
-    """Per-position loss on windows longer than training: inside vs past the training length."""
+    """Per-position loss on windows longer than training: within vs past the training length, and how much
+    worse past it (the degradation, which the position scheme's level within the length does not enter)."""
     train_len = data.inputs.shape[1]
     per_position = token_losses(lm.forward(data.long_inputs, None), data.long_targets).mean(axis=0)
-    return {"loss_within_train_len": float(per_position[:train_len].mean()),
-            "loss_past_train_len": float(per_position[train_len:].mean()),
+    within, past = float(per_position[:train_len].mean()), float(per_position[train_len:].mean())
+    return {"loss_within_train_len": within, "loss_past_train_len": past, "length_degradation": past - within,
             "loss_by_position": [float(v) for v in per_position]}
 
 

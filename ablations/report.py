@@ -10,6 +10,19 @@ import numpy as np
 
 from ablations import rules
 from ablations.registry import MISTAKES
+from ablations.rules import MARKS
+from ablations.verdict import claim_line, seeds_note
+
+HOW_TO_READ = (
+    "One row per claim: the seed page's (`page`) or the lab's own (`lab`). A statistical claim is decided on the "
+    "per-seed differences broken − reference (same seeds, same batches), signed so that a positive effect is the "
+    "claimed direction, by the rule and practical margin fixed in `ablations/registry.py` before the run: "
+    f"{MARKS['reproduced']} reproduced (the 95% interval lies beyond the margin on the claimed side), "
+    f"{MARKS['opposite']} opposite (beyond it on the other side), {MARKS['no effect']} no effect (inside ± the "
+    f"margin), {MARKS['inconclusive']} inconclusive (anything else, with the seeds that would likely decide it). "
+    f"Exact claims {MARKS['holds']} hold or {MARKS['fails']} fail on every seed. p: two-sided paired t-test of no "
+    "difference; n: seeds.")
+TABLE_HEAD = "| # | mistake | claim | by | outcome | measurement (mean ± std) | effect [95% CI] | p | n | margin / rule |"
 
 
 def latest_runs(results_dir: Path) -> dict[str, Path]:
@@ -22,47 +35,69 @@ def latest_runs(results_dir: Path) -> dict[str, Path]:
     return latest
 
 
-def number(check: dict, variant: str) -> str:
-    s = check[variant]
-    return f"{s['mean']:.4g} ± {s['std']:.2g}"
+def cell(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3g}"
 
 
 def measurement_table(measured: dict) -> list[str]:
-    """Every scalar measurement of both variants, mean ± std over seeds."""
-    lines = ["| measurement | correct | broken |", "|---|---|---|"]
+    """Every scalar measurement of every variant, mean ± std over seeds ("never": a floor not reached)."""
+    variants = list(measured)
+    lines = ["| measurement | " + " | ".join(variants) + " |", "|---" * (len(variants) + 1) + "|"]
     for key, value in measured["correct"][0].items():
-        if isinstance(value, (int, float)):
-            cells = [rules.summary([m.get(key, np.nan) for m in measured[v]]) for v in ("correct", "broken")]
-            lines.append(f"| {key} | " + " | ".join(f"{c['mean']:.4g} ± {c['std']:.2g}" for c in cells) + " |")
+        if isinstance(value, (int, float)) or value is None:
+            lines.append(f"| {key} | " + " | ".join(summarise([m.get(key) for m in measured[v]]) for v in variants)
+                         + " |")
     return lines + [""]
+
+
+def summarise(values: list) -> str:
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return f"never ({len(values)} seeds)"
+    s = rules.summary(reached)
+    text = f"{s['mean']:.4g} ± {s['std']:.2g}"
+    return text + (f" (never on {len(values) - len(reached)} seeds)" if len(reached) < len(values) else "")
+
+
+def claim_row(spec, c: dict) -> str:
+    stat = c["kind"] == "statistical"
+    side = lambda s: f"{s['mean']:.4g} ± {s['std']:.2g}"  # noqa: E731
+    effect, p = (f"{cell(c['mean'])} [{cell(c['ci'][0])}, {cell(c['ci'][1])}]", cell(c["p"])) if stat else ("exact", "")
+    margin = f"±{c['margin']:g} {c['unit']}" if stat else c["rule"]
+    note = seeds_note(c).lstrip("; ")
+    outcome = f"{MARKS[c['outcome']]} **{c['outcome']}**" + (f" ({note})" if note else "")
+    return (f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {outcome} | {c['metric']}: "
+            f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])} | {effect} | {p} | {c['n']} | {margin} |")
 
 
 def write_markdown(results_dir: Path) -> Path:
     runs = latest_runs(results_dir)
-    lines = ["# Transformer mistakes: paired ablation report", "",
-             "Each row: the seed page's claim, the decision rule fixed in `ablations/registry.py` before the run, "
-             "and the measurement (mean ± std over seeds) of the correct and the broken variant.", "",
-             "| # | mistake | verdict | check | correct | broken | effect (se) |", "|---|---|---|---|---|---|---|"]
-    sections = []
+    verdicts = {name: json.loads((run / "verdict.json").read_text()) for name, run in runs.items()}
+    glance, rows, sections = [], [], []
     for spec in MISTAKES:
         if spec.name not in runs:
-            lines.append(f"| {spec.number} | {spec.name} | not run | | | | |")
+            glance.append(f"- **{spec.number}. {spec.name}**: not run")
             continue
-        run = runs[spec.name]
-        verdict = json.loads((run / "verdict.json").read_text())
-        for i, check in enumerate(verdict["checks"]):
-            head = f"| {spec.number} | {spec.name} | **{verdict['verdict']}** " if i == 0 else "| | | "
-            mark = "pass" if check["passed"] else "fail"
-            lines.append(f"{head}| {check['rule']} ({mark}) | {number(check, 'correct')} | {number(check, 'broken')} "
-                         f"| {check['effect']:.4g} ({check['se']:.2g}) |")
+        run, verdict = runs[spec.name], verdicts[spec.name]
+        glance.append(f"- **{spec.number}. {spec.name}**: {verdict['verdict']}")
+        rows += [claim_row(spec, c) for c in verdict["claims"]]
         relative = run.relative_to(results_dir)
-        sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "",
-                     f"Claim tested: {spec.claim}. Run: `{relative}`.", ""]
+        sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
+        sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
         sections += measurement_table(json.loads((run / "measurements.json").read_text()))
-        sections += [f"![{name}]({relative}/figures/{name}.png)" for name in ("loss", "grad_norms", "symptom")]
+        sections += [f"![{name}]({relative}/figures/{name}.png)" for name in ("claims", "loss", "grad_norms", "symptom")]
         sections.append("")
+    figure = []
+    if verdicts:
+        from ablations import figures
+
+        figures.save(figures.claims_forest(list(verdicts.values()), "All mistakes"), results_dir, "claims")
+        figure = ["![every claim](figures/claims.png)", ""]
+    lines = ["# Transformer mistakes: paired ablation report", "", HOW_TO_READ, "", "## At a glance", "", *glance,
+             "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+             *sections]
     path = results_dir / "REPORT.md"
-    path.write_text("\n".join(lines + [""] + sections))
+    path.write_text("\n".join(lines))
     return path
 
 

@@ -1,15 +1,43 @@
-"""Decision rules, fixed in the registry before any run: each turns paired per-seed measurements
-into a pass/fail with the numbers behind it. A rule given two identical variants must not pass."""
+"""Decision rules, fixed in the registry before any run: each turns the paired per-seed measurements
+of one claim into an outcome with the numbers behind it.
+
+Statistical rules work on the per-seed differences (same seed, same initialisation, same batches),
+signed so that a positive difference points the way the claim says. With d̄ their mean and
+[lo, hi] the t-based 95% confidence interval of the mean difference (`scipy.stats.ttest_rel`),
+and m > 0 the claim's practical margin, fixed in the registry:
+
+- `Effect` (the mistake moves the metric the claimed way):
+  reproduced  lo > +m   (the whole interval beyond the margin on the claimed side)
+  opposite    hi < -m   (the whole interval beyond the margin on the other side)
+  no effect   -m < lo and hi < +m   (equivalence: two one-sided tests at 2.5% each)
+  inconclusive otherwise, or fewer than 2 seeds, or a non-finite measurement.
+- `NoGain` (the mistake buys nothing: the broken variant is not better by more than m):
+  reproduced  lo > -m,  opposite  hi < -m,  inconclusive otherwise.
+
+Exact rules (`Invariant`, `Exactly`) hold or fail on every seed; they need no statistics.
+"""
 from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, Callable
 
 import numpy as np
+from scipy import stats
 
-Z = 3.0  # an effect counts when it exceeds three standard errors of the paired difference...
-MIN_RELATIVE = 0.01  # ...and 1% of the correct variant's mean, so float-level noise never passes
+CONFIDENCE = 0.95  # the interval shown everywhere, and the level of every statistical decision
+POWER = 0.8  # "seeds needed": the number of seeds that decides with this probability, from the measured spread
+MAX_SEEDS = 1000  # beyond this, "more than 1000": the effect sits on the margin
+
+STATISTICAL = ("reproduced", "opposite", "no effect", "inconclusive")
+EXACT = ("holds", "fails")
+# One colour per outcome in every figure, one mark per outcome in REPORT.md. The colour says whether the
+# claim holds: an exact claim that holds shares "reproduced"'s colour, one that fails shares "no effect"'s.
+COLORS = {"reproduced": "#d95f02", "holds": "#d95f02", "opposite": "#7570b3", "no effect": "#1b9e77",
+          "fails": "#1b9e77", "inconclusive": "#969696"}
+MARKS = {"reproduced": "🟧", "holds": "🟧", "opposite": "🟪", "no effect": "🟩", "fails": "🟩", "inconclusive": "⬜"}
+HOLDS = ("reproduced", "holds")  # outcomes that say the claim is true at this scale
 
 
 def summary(values) -> dict:
@@ -18,43 +46,106 @@ def summary(values) -> dict:
             "n": int(values.size), "values": [float(v) for v in values]}
 
 
-def effect(correct, broken) -> dict:
-    """Broken minus correct, with the standard error of that difference over seeds."""
-    c, b = summary(correct), summary(broken)
-    se = math.sqrt(c["std"] ** 2 / c["n"] + b["std"] ** 2 / b["n"])
-    return {"correct": c, "broken": b, "effect": b["mean"] - c["mean"], "se": se}
+def paired(correct, broken, sign: float = 1.0) -> dict:
+    """Per-seed differences sign·(broken - correct): mean, spread, t-based interval and two-sided p-value
+    of a paired t-test (scipy.stats.ttest_rel). Fewer than two seeds give no interval (NaN)."""
+    c, b = np.asarray(correct, np.float64), np.asarray(broken, np.float64)
+    diffs = sign * (b - c)
+    out = {"correct": summary(c), "broken": summary(b), "differences": [float(d) for d in diffs],
+           "n": int(diffs.size), "mean": float(np.mean(diffs)) if diffs.size else math.nan,
+           "std": float(np.std(diffs, ddof=1)) if diffs.size > 1 else math.nan,
+           "ci": [math.nan, math.nan], "p": math.nan}
+    if diffs.size < 2 or not np.all(np.isfinite(diffs)):
+        return out
+    if np.all(diffs == diffs[0]):  # no spread: the interval is the point; scipy's t statistic is 0/0 or x/0
+        return {**out, "ci": [float(diffs[0])] * 2, "p": 1.0 if diffs[0] == 0 else 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns about nearly constant differences
+        test = stats.ttest_rel(sign * b, sign * c)
+    interval = test.confidence_interval(CONFIDENCE)
+    return {**out, "ci": [float(interval.low), float(interval.high)], "p": float(test.pvalue)}
+
+
+def seeds_needed(mean: float, std: float, distance: float) -> int | None:
+    """Smallest n whose interval would likely (with probability POWER) clear `distance` on the side the
+    measured mean points to, if mean and spread stay as measured: (t_{1-a/2} + t_{power})·std/sqrt(n) < distance.
+    None: more than MAX_SEEDS (or the mean sits on a decision boundary)."""
+    if not (np.isfinite(mean) and np.isfinite(std)) or distance <= 0:
+        return None
+    for n in range(2, MAX_SEEDS + 1):
+        quantiles = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, n - 1) + stats.t.ppf(POWER, n - 1)
+        if quantiles * std / math.sqrt(n) < distance:
+            return n
+    return None
+
+
+def _statistical(result: dict, outcome: str, why: str, distance: float) -> dict:
+    needed = seeds_needed(result["mean"], result["std"], distance) if outcome == "inconclusive" else None
+    return {**result, "kind": "statistical", "outcome": outcome, "why": why, "seeds_needed": needed}
+
+
+def _unusable(result: dict) -> str | None:
+    if result["n"] < 2:
+        return f"{result['n']} seed: a paired interval needs at least 2"
+    if not np.all(np.isfinite(result["differences"])):
+        return "a measurement is not finite (NaN or inf) on some seed"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
-class Worse:
-    """The broken variant's `metric` is larger (or, with higher=False, smaller) beyond seed noise."""
+class Effect:
+    """The mistake moves `metric` the claimed way: up (higher=True) or down, beyond `margin` `unit`."""
     metric: str
+    margin: float
+    unit: str
     higher: bool = True
 
     def describe(self) -> str:
-        sign = ">" if self.higher else "<"
-        return (f"{self.metric}: broken {sign} correct by more than {Z:g} standard errors over seeds "
-                f"and {MIN_RELATIVE:.0%} of the correct mean")
+        way = "higher" if self.higher else "lower"
+        return f"{self.metric}: broken {way} than correct by more than {self.margin:g} {self.unit} (95% interval)"
 
     def decide(self, correct, broken, model_cfg=None) -> dict:
-        e = effect(correct, broken)
-        signed = e["effect"] if self.higher else -e["effect"]
-        floor = MIN_RELATIVE * abs(e["correct"]["mean"])
-        passed = bool(np.isfinite(signed) and signed > Z * e["se"] and signed > floor)
-        return {**e, "rule": self.describe(), "passed": passed}
+        result = {**paired(correct, broken, 1.0 if self.higher else -1.0), "margin": self.margin,
+                  "unit": self.unit, "metric": self.metric, "rule": self.describe()}
+        lo, hi, m, mean = *result["ci"], self.margin, result["mean"]
+        if reason := _unusable(result):
+            return _statistical(result, "inconclusive", reason, math.nan)
+        if lo > m:
+            return _statistical(result, "reproduced", f"the interval lies beyond +{m:g}", 0)
+        if hi < -m:
+            return _statistical(result, "opposite", f"the interval lies beyond -{m:g}", 0)
+        if -m < lo and hi < m:
+            return _statistical(result, "no effect", f"the interval lies within ±{m:g}", 0)
+        return _statistical(result, "inconclusive", f"the interval straddles ±{m:g}", abs(abs(mean) - m))
 
 
 @dataclasses.dataclass(frozen=True)
-class NotBetter:
-    """The broken variant's `metric` (lower is better) is not better beyond seed noise."""
+class NoGain:
+    """The mistake buys nothing: the broken variant's `metric` (lower is better) is not lower by more than `margin`."""
     metric: str
+    margin: float
+    unit: str
 
     def describe(self) -> str:
-        return f"{self.metric}: broken not lower than correct by {Z:g} standard errors (no gain from the change)"
+        return f"{self.metric}: broken not lower than correct by more than {self.margin:g} {self.unit} (95% interval)"
 
     def decide(self, correct, broken, model_cfg=None) -> dict:
-        gain = Worse(self.metric, higher=False).decide(correct, broken)
-        return {**gain, "rule": self.describe(), "passed": not gain["passed"]}
+        result = {**paired(correct, broken), "margin": self.margin, "unit": self.unit, "metric": self.metric,
+                  "rule": self.describe()}
+        lo, hi, m = *result["ci"], self.margin
+        if reason := _unusable(result):
+            return _statistical(result, "inconclusive", reason, math.nan)
+        if lo > -m:
+            return _statistical(result, "reproduced", f"the interval excludes a gain beyond {m:g}", 0)
+        if hi < -m:
+            return _statistical(result, "opposite", f"the interval lies beyond a gain of {m:g}", 0)
+        return _statistical(result, "inconclusive", f"the interval straddles a gain of {m:g}",
+                            abs(result["mean"] + m))
+
+
+def _exact(correct, broken, metric: str, rule: str, holds: bool, **extra) -> dict:
+    return {"correct": summary(correct), "broken": summary(broken), "n": len(broken), "metric": metric,
+            "rule": rule, "kind": "exact", "outcome": "holds" if holds else "fails", **extra}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +158,9 @@ class Invariant:
         return f"{self.metric}: correct <= {self.tol:g} on every seed, broken > {self.tol:g} on every seed"
 
     def decide(self, correct, broken, model_cfg=None) -> dict:
-        e = effect(correct, broken)
         c, b = np.asarray(correct, float), np.asarray(broken, float)
-        passed = bool(np.all(c <= self.tol) and np.all(~(b <= self.tol)))  # NaN in broken counts as violated
-        return {**e, "rule": self.describe(), "passed": passed}
+        holds = bool(c.size and b.size and np.all(c <= self.tol) and np.all(~(b <= self.tol)))  # NaN: violated
+        return _exact(c, b, self.metric, self.describe(), holds, tol=self.tol)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +174,7 @@ class Exactly:
         return f"{self.metric}: broken - correct == {self.formula_text} exactly"
 
     def decide(self, correct, broken, model_cfg=None) -> dict:
-        e = effect(correct, broken)
         expected = float(self.formula(model_cfg))
         diffs = np.asarray(broken, float) - np.asarray(correct, float)
-        return {**e, "rule": self.describe(), "expected": expected, "passed": bool(np.all(diffs == expected))}
+        return _exact(correct, broken, self.metric, self.describe(), bool(diffs.size and np.all(diffs == expected)),
+                      expected=expected)

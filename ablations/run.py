@@ -22,8 +22,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from ablations.registry import BY_NAME, MistakeSpec, lookup
+from ablations.registry import BY_NAME, MistakeSpec, lookup, with_settings
 from ablations.tracking import MetricsSink, usable_mode, wandb_mode
+from ablations.verdict import claim_line
 
 CONF_DIR = Path(__file__).parent / "conf"
 SOURCES, TOKENIZERS = ("synthetic", "text", "tfds"), ("char", "bpe")
@@ -74,12 +75,7 @@ def resolve(cfg: DictConfig, spec: MistakeSpec, user_keys: set[str]) -> dict:
     """Base config, then the registry's settings for this mistake, then what the user typed."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
-    for dotted, value in spec.settings.items():
-        if dotted not in user_keys:
-            section, key = dotted.split(".")
-            resolved[section][key] = value
-    resolved["mistake"] = spec.name
-    return resolved
+    return {**with_settings(resolved, spec.settings, keep=user_keys), "mistake": spec.name}
 
 
 def validate(resolved: dict) -> None:
@@ -88,7 +84,8 @@ def validate(resolved: dict) -> None:
     from model import GPTConfig
 
     TrainSettings(steps=resolved["steps"], **resolved["train"])
-    GPTConfig(max_len=resolved["train"]["seq_len"], **resolved["model"])
+    for settings in ({}, *lookup(resolved["mistake"]).fixes.values()):  # every correct variant's model
+        GPTConfig(max_len=resolved["train"]["seq_len"], **with_settings(resolved, settings)["model"])
     wandb_mode(resolved["wandb"]["mode"])
     if resolved["seeds"] < 1:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
@@ -153,6 +150,8 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     (run_dir / "environment.json").write_text(json.dumps(environment(), indent=1))
     print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
     print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    if resolved["seeds"] < 2:
+        print("   seeds=1: every statistical claim will be inconclusive (a paired interval needs at least 2 seeds)")
     mode, w = resolved["wandb"]["usable_mode"], resolved["wandb"]
     group = f"{spec.name}-{run_dir.name}"
     sinks = lambda variant_dir, seeds, variant: MetricsSink(
@@ -184,11 +183,8 @@ def refuse_changed_config(saved: Path, resolved: dict) -> None:
 
 def print_verdict(spec: MistakeSpec, verdict: dict) -> None:
     print(f"{spec.name}: {verdict['verdict']}")
-    for check in verdict["checks"]:
-        c, b = check["correct"], check["broken"]
-        print(f"   {check['rule']}\n     correct {c['mean']:.4g} ± {c['std']:.2g}, broken {b['mean']:.4g} ± "
-              f"{b['std']:.2g}, effect {check['effect']:.4g} (se {check['se']:.2g}) -> "
-              f"{'pass' if check['passed'] else 'fail'}")
+    for claim in verdict["claims"]:
+        print(f"   {claim_line(claim)}")
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

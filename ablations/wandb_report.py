@@ -15,9 +15,11 @@ from typing import Any
 
 import wandb_workspaces.reports.v2 as wr
 
+from ablations.verdict import claim_line
+
 TITLE = "Transformer mistakes: paired ablations"
 DESCRIPTION = ("Each mistake is trained twice on the same seeds and batches: the correct model and the broken "
-               "variant. The table gives each claim's verdict; the sections below plot both variants' runs "
+               "variant. The table gives each claim's outcome; the sections below plot the variants' runs "
                "(mean ± std over seeds).")
 LOSS_METRICS = ("train_ce", "val_loss")
 GRAD_METRIC = "grad_norm"
@@ -44,47 +46,31 @@ def _cell(text: Any) -> str:
 
 
 def _num(x: Any) -> str:
-    return f"{x:.4g}" if isinstance(x, (int, float)) else "–"
+    return f"{x:.4g}" if isinstance(x, (int, float)) and x == x else "–"
 
 
-def _mean_std(side: dict | None) -> str:
-    if not side:
-        return "–"
-    out = f"{_num(side.get('mean'))} ± {_num(side.get('std'))}"
-    return out + (f" (n={side['n']})" if side.get("n") is not None else "")
-
-
-def _effect(check: dict) -> str:
-    if check.get("effect") is None:
-        return "–"
-    se = check.get("se")
-    return _num(check["effect"]) + (f" ± {_num(se)}" if se is not None else "")
+def _effect(claim: dict) -> str:
+    if claim.get("kind") != "statistical":
+        return "exact"
+    lo, hi = claim.get("ci") or (None, None)
+    return f"{_num(claim.get('mean'))} [{_num(lo)}, {_num(hi)}]"
 
 
 def verdict_table(verdicts: list[dict]) -> str:
-    """Markdown table: one row per mistake, with its first check's correct vs broken numbers."""
-    lines = ["| # | mistake | claim | verdict | check | correct | broken | effect |",
-             "|---|---|---|---|---|---|---|---|"]
+    """Markdown table: one row per claim, with its outcome, the paired effect and its 95% interval."""
+    lines = ["| # | mistake | claim | by | outcome | effect [95% CI] | p | n |", "|---|---|---|---|---|---|---|---|"]
     for v in sorted(verdicts, key=lambda v: (v.get("number") is None, v.get("number") or 0)):
-        check = (v.get("checks") or [{}])[0]
-        row = [v.get("number", ""), v.get("mistake", ""), v.get("claim", ""), v.get("verdict", ""),
-               check.get("rule", "–"), _mean_std(check.get("correct")), _mean_std(check.get("broken")),
-               _effect(check)]
-        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+        for claim in v.get("claims") or []:
+            row = [v.get("number", ""), v.get("mistake", ""), claim.get("says", ""), claim.get("source", ""),
+                   claim.get("outcome", ""), _effect(claim), _num(claim.get("p")), claim.get("n", "")]
+            lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     return "\n".join(lines)
 
 
-def _check_list(verdict: dict) -> str:
-    items = []
-    for check in verdict.get("checks") or []:
-        mark = {True: "passed", False: "failed"}.get(check.get("passed"), "?")
-        rule = str(check.get("rule", "")).replace("`", "'")
-        items.append(f"- {mark}: `{rule}` — correct {_mean_std(check.get('correct'))}, "
-                     f"broken {_mean_std(check.get('broken'))}, effect {_effect(check)}")
+def _claim_list(verdict: dict) -> str:
+    items = [f"- {claim_line(claim)}".replace("`", "'") for claim in verdict.get("claims") or []]
     diverged = verdict.get("diverged") or {}
-    for variant in ("correct", "broken"):
-        if diverged.get(variant):
-            items.append(f"- {variant} diverged: {_cell(diverged[variant])}")
+    items += [f"- {variant} diverged: {_cell(steps)}" for variant, steps in diverged.items() if steps]
     return "\n".join(items)
 
 
@@ -120,7 +106,7 @@ def build_report(entries: list[tuple[dict, str]], project: str, entity: str | No
     for verdict, group in entries:
         blocks.append(wr.H2(text=section_heading(verdict)))
         text = f"**Claim:** {verdict.get('claim', '')}  \n**W&B group:** `{group}`"
-        checks = _check_list(verdict)
+        checks = _claim_list(verdict)
         blocks.append(wr.MarkdownBlock(text=text + ("\n\n" + checks if checks else "")))
         blocks.append(panel_grid(group, project, entity, verdict.get("n_layers", n_layers)))
     return wr.Report(project=project, entity=entity, title=TITLE, description=DESCRIPTION, blocks=blocks,

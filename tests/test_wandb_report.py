@@ -12,9 +12,12 @@ from ablations import wandb_report  # noqa: E402
 def verdict(number, mistake, claim, outcome, correct_mean, broken_mean, effect):
     side = lambda mean, std: {"mean": mean, "std": std, "n": 3, "values": [mean] * 3}  # noqa: E731
     return {"mistake": mistake, "number": number, "claim": claim, "verdict": outcome,
-            "checks": [{"rule": "val_loss: broken > correct by 0.05", "passed": outcome == "reproduced",
-                        "effect": effect, "se": 0.02, "correct": side(correct_mean, 0.01),
-                        "broken": side(broken_mean, 0.02)}],
+            "claims": [{"says": claim, "source": "page", "reference": "correct", "kind": "statistical",
+                        "outcome": "reproduced" if outcome == "reproduced" else "no effect",
+                        "metric": "val_loss", "rule": "val_loss: broken higher than correct by more than 0.01",
+                        "mean": effect, "ci": [effect - 0.05, effect + 0.05], "p": 0.004, "n": 3, "margin": 0.01,
+                        "unit": "nats/token", "why": "the interval lies beyond +0.01", "seeds_needed": None,
+                        "correct": side(correct_mean, 0.01), "broken": side(broken_mean, 0.02)}],
             "diverged": {"correct": [], "broken": [] if outcome != "diverged at step 40" else [0]}}
 
 
@@ -84,9 +87,9 @@ def test_verdict_table(no_network):
     table = report.blocks[0].text
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == 2
-    assert "reproduced" in rows[0] and "no_residual" in rows[0] and "| 2 |" in rows[0]
-    assert "not reproduced" in rows[1] and "no_causal_mask" in rows[1]
-    assert "1.2 ± 0.01" in rows[0] and "1.6 ± 0.02" in rows[0] and "0.41" in rows[0]
+    assert "| reproduced |" in rows[0] and "no_residual" in rows[0] and "| 2 |" in rows[0]
+    assert "| no effect |" in rows[1] and "no_causal_mask" in rows[1]
+    assert "0.41 [0.36, 0.46]" in rows[0] and "| 0.004 | 3 |" in rows[0]
     assert "cheats \\| leaks" in rows[1]  # a pipe in a claim must not split the row
     assert all(line.count(" | ") == 7 for line in table.splitlines()[2:])  # with the escaped pipe unsplit
     # with an entity the runsets carry it too

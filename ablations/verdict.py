@@ -1,0 +1,75 @@
+"""The verdict of a pair: every claim of the registry decided by its rule on the paired per-seed
+measurements, and a summary a reader takes in at a glance (which of the page's claims hold)."""
+from __future__ import annotations
+
+import collections
+import math
+
+from ablations.registry import MistakeSpec
+from ablations.rules import HOLDS, MARKS, MAX_SEEDS
+
+
+def decide(spec: MistakeSpec, measured: dict[str, list[dict]], model_cfg) -> dict:
+    """measured: variant -> per-seed measurements. A statistical claim against a reference variant that
+    diverged is inconclusive: its last finite state is no fair comparison. A broken variant that diverged
+    is a finding of its own (the summary starts with it) and its claims are still decided."""
+    diverged = {v: [m["diverged_at"] for m in seeds if m["diverged_at"] >= 0] for v, seeds in measured.items()}
+    claims = []
+    for claim in spec.claims:
+        metric = claim.rule.metric
+        result = claim.rule.decide([m[metric] for m in measured[claim.reference]],
+                                   [m[metric] for m in measured["broken"]], model_cfg)
+        if result["kind"] == "statistical" and diverged[claim.reference]:
+            result.update(outcome="inconclusive", seeds_needed=None,
+                          why=f"the {claim.reference} variant diverged at step {min(diverged[claim.reference])}")
+        claims.append({"says": claim.says, "source": claim.source, "reference": claim.reference, **result})
+    return {"mistake": spec.name, "number": spec.number, "title": spec.title, "claim": spec.claim,
+            "verdict": summary(claims, diverged.get("broken")), "claims": claims, "diverged": diverged,
+            "seeds": len(measured["broken"])}
+
+
+def tally(claims: list[dict], source: str) -> str | None:
+    """'2 of 2 hold', '0 of 1 holds (1 opposite)' for the claims of one source; None if it has none."""
+    mine = [c for c in claims if c["source"] == source]
+    if not mine:
+        return None
+    held = sum(c["outcome"] in HOLDS for c in mine)
+    others = collections.Counter(c["outcome"] for c in mine if c["outcome"] not in HOLDS)
+    rest = f" ({', '.join(f'{n} {outcome}' for outcome, n in others.items())})" if others else ""
+    return f"{held} of {len(mine)} {'holds' if len(mine) == 1 else 'hold'}{rest}"
+
+
+def summary(claims: list[dict], broken_diverged=None) -> str:
+    """'page claims: 1 of 2 hold (1 inconclusive); lab claims: 1 of 1 holds'."""
+    page, lab = tally(claims, "page"), tally(claims, "lab")
+    parts = [f"page claims: {page}" if page else "the page names no symptom"] + ([f"lab claims: {lab}"] if lab else [])
+    prefix = f"diverged at step {min(broken_diverged)}; " if broken_diverged else ""
+    return prefix + "; ".join(parts)
+
+
+def _g(x) -> str:
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def numbers(c: dict) -> str:
+    """The evidence behind one claim's outcome, in one line."""
+    side = lambda s: f"{_g(s['mean'])} ± {_g(s['std'])}"  # noqa: E731
+    sides = f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])}"
+    if c["kind"] == "exact":
+        return f"{sides} (n={c['n']}; {c['rule']})"
+    lo, hi = c["ci"]
+    text = (f"{sides}; effect {_g(c['mean'])} [95% CI {_g(lo)}, {_g(hi)}], p={_g(c['p'])}, n={c['n']}, "
+            f"margin {c['margin']:g} {c['unit']}: {c['why']}")
+    return text + seeds_note(c)
+
+
+def seeds_note(c: dict) -> str:
+    """For an interval that straddles a decision boundary: how many seeds would likely decide it."""
+    if c["outcome"] != "inconclusive" or "straddles" not in c["why"]:
+        return ""
+    needed = c.get("seeds_needed")
+    return f"; ~{needed} seeds would likely decide it" if needed else f"; more than {MAX_SEEDS} seeds would be needed"
+
+
+def claim_line(c: dict) -> str:
+    return f"{MARKS[c['outcome']]} {c['outcome']} ({c['source']}): {c['says']}\n      {numbers(c)}"
