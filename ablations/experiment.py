@@ -21,7 +21,8 @@ from tqdm import tqdm
 import data as data_lib
 from ablations import measures
 from ablations import probes as probe_lib
-from ablations.registry import MistakeSpec, with_settings
+from ablations.config import with_settings
+from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, read_jsonl
 from ablations.verdict import decide
 from ablations.train import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
@@ -56,13 +57,14 @@ def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
                   tokenizer)
 
 
-def probe_inputs(corpus: Corpus, s: TrainSettings, length_factor: int) -> probe_lib.ProbeInputs:
+def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.ProbeInputs:
     t = corpus.tokens
     inputs, targets = data_lib.eval_windows(t.val, s.eval_windows, s.seq_len, t.align)
-    long_inputs, long_targets = data_lib.eval_windows(t.val, s.eval_windows, s.seq_len * length_factor, t.align)
+    long_len = round(s.seq_len * probe["length_factor"])
+    long_inputs, long_targets = data_lib.eval_windows(t.val, s.eval_windows, long_len, t.align)
     span = corpus.synthetic.span if corpus.synthetic else None
     return probe_lib.ProbeInputs(inputs, targets, long_inputs, long_targets, t.unk_id, corpus.bytes_per_token,
-                                 corpus.oov_alphabet, span)
+                                 corpus.oov_alphabet, span, probe["padding_share"])
 
 
 # orbax coordinates asynchronous saves through process-wide state (operation ids): two managers saving
@@ -267,7 +269,7 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
     measured = {}
     for v, state in zip(variants, states):
         rows = read_jsonl(v.directory / "metrics.jsonl")
-        inputs = probe_inputs(v.corpus, s, cfg["probe"]["length_factor"])
+        inputs = probe_inputs(v.corpus, s, cfg["probe"])
         floor = entropy_floor(v.corpus, inputs)
         measured[v.name] = [measure(spec, v.model_cfg, seed_slice(state["params"], i),
                                     [r for r in rows if r["seed"] == seed], s.steps, inputs, floor)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,7 @@ from ablations.rules import COLORS as OUTCOME_COLORS  # noqa: E402
 from ablations.tracking import read_jsonl  # noqa: E402
 
 FIX_COLORS = ("tab:cyan", "tab:olive", "tab:brown")  # the registry's other correct variants ("fixes")
+LINE_COLORS = ("0.25", "tab:brown", "tab:olive", "tab:pink")  # a study's lines, one per value of its second axis
 
 
 def color(variant: str, variants) -> str:
@@ -173,6 +175,79 @@ def claims_forest(verdicts: list[dict], title: str):
     ax.set_title(f"{title}: paired effects, 95% intervals" + (f"\nexact claims: {note}" if note else ""), fontsize=9)
     ax.grid(alpha=0.3, axis="x")
     return fig
+
+
+def axis_positions(values: list):
+    """Numeric axis values at their value (log2 scale when they span a factor of 4 or more), others in order."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        log = min(values) > 0 and max(values) / min(values) >= 4
+        return (lambda v: v), log, None
+    return (lambda v: values.index(v)), False, values
+
+
+def study_claim_row(axes_pair, summary: dict, index: int) -> None:
+    """One claim of a study: its paired effect and 95% band against the first axis (one line per value of
+    the second), points coloured by outcome; beside it the reference and broken values."""
+    effect_ax, values_ax = axes_pair
+    first, second = summary["axes"][0], (summary["axes"][1] if len(summary["axes"]) > 1 else None)
+    position, log, categories = axis_positions(first["values"])
+    points = [p for p in summary["points"] if "claims" in p]
+    claim = points[0]["claims"][index]
+    for j, line in enumerate(second["values"] if second else [None]):
+        mine = sorted((p for p in points if second is None or p["at"][second["key"]] == line),
+                      key=lambda p: first["values"].index(p["at"][first["key"]]))
+        x = np.array([position(p["at"][first["key"]]) for p in mine], float)
+        c = [p["claims"][index] for p in mine]
+        style, name = ("-", "--", ":", "-.")[j % 4], (f"{second['key']}={line}" if second else "")
+        shade = LINE_COLORS[j % len(LINE_COLORS)]
+        effect_ax.fill_between(x, [e["ci"][0] for e in c], [e["ci"][1] for e in c], color=shade, alpha=0.2)
+        effect_ax.plot(x, [e["mean"] for e in c], style, color=shade, lw=1.2, label=name or None)
+        effect_ax.scatter(x, [e["mean"] for e in c], c=[OUTCOME_COLORS[e["outcome"]] for e in c], s=50, zorder=3,
+                          edgecolors="k", linewidths=0.5)
+        for variant, key in ((claim["reference"], "correct"), ("broken", "broken")):
+            mean, std = np.array([e[key]["mean"] for e in c]), np.array([e[key]["std"] for e in c])
+            shade = color(variant, [claim["reference"], "broken"])
+            values_ax.plot(x, mean, style, color=shade, marker="o", ms=4, label=f"{variant} {name}".strip())
+            values_ax.fill_between(x, mean - std, mean + std, color=shade, alpha=0.15)
+    margin = claim["margin"]
+    for y, ls in ((0, "-"), (margin, "--"), (-margin, "--")):
+        effect_ax.axhline(y, color="k", lw=0.8, ls=ls)
+    effect_ax.set_yscale("symlog", linthresh=margin)
+    effect_ax.set(ylabel=f"effect ({claim['unit']}; + = claimed)", xlabel=first["key"])
+    effect_ax.set_title(textwrap.fill(f"{claim['says']}: effect and 95% interval", 70), fontsize=9)
+    values_ax.set(ylabel=claim["metric"], xlabel=first["key"], title=f"{claim['reference']} vs broken, mean ± std")
+    for ax in axes_pair:
+        if log:
+            ax.set_xscale("log", base=2)
+        if not categories:
+            ax.set_xticks(first["values"], [str(v) for v in first["values"]])
+            ax.minorticks_off()
+        if categories:
+            ax.set_xticks(range(len(categories)), categories)
+        ax.grid(alpha=0.3)
+    outcomes = sorted({p["claims"][index]["outcome"] for p in points})
+    handles = [plt.Line2D([], [], ls="", marker="o", color=OUTCOME_COLORS[o], label=o) for o in outcomes]
+    effect_ax.legend(handles=handles + effect_ax.get_legend_handles_labels()[0], fontsize=7)
+    values_ax.legend(fontsize=7)
+
+
+def study_figure(summary: dict):
+    points = [p for p in summary["points"] if "claims" in p]
+    rows = [i for i, c in enumerate(points[0]["claims"]) if c["kind"] == "statistical"]
+    fig, grid = plt.subplots(max(len(rows), 1), 2, figsize=(12, 3.6 * max(len(rows), 1)), squeeze=False,
+                             constrained_layout=True)
+    for axes_pair, index in zip(grid, rows):
+        study_claim_row(axes_pair, summary, index)
+    exact = [f"{c['metric']}: " + ", ".join(sorted({p['claims'][i]['outcome'] for p in points}))
+             for i, c in enumerate(points[0]["claims"]) if c["kind"] == "exact"]
+    note = f"\nexact claims over all points: {'; '.join(exact)}" if exact else ""
+    fig.suptitle(f"Study {summary['study']} (mistake {summary['mistake']}): {summary['question']}{note}", fontsize=10)
+    return fig
+
+
+def write_study_figure(directory: Path) -> list[Path]:
+    directory = Path(directory)
+    return save(study_figure(json.loads((directory / "study.json").read_text())), directory, "study")
 
 
 def write_figures(run_dir: Path) -> list[Path]:

@@ -28,6 +28,7 @@ class ProbeInputs:
     bytes_per_token: float  # UTF-8 bytes of the validation text per token
     oov_alphabet: int  # distinct characters the tokenizer maps to <unk>
     copy_span: int | None  # synthetic source: length of the span to copy after the delimiter; else None
+    padding_share: float = 0.5  # left padding of the padding probe's rows cycles over [0, share · T)
 
 
 def token_losses(logits, targets) -> np.ndarray:
@@ -54,7 +55,7 @@ def left_padded(tokens: np.ndarray, lengths: np.ndarray, pad_id: int) -> tuple[n
 def padding(lm: LanguageModel, data: ProbeInputs) -> dict:
     """Left-padded batch vs each sequence unpadded: logits at real tokens must agree, and so must the loss."""
     n, width = data.inputs.shape
-    lengths = width - (np.arange(n) * 7) % (width // 2)
+    lengths = width - (np.arange(n) * 7) % max(1, round(width * data.padding_share))
     padded, mask = left_padded(data.inputs, lengths, data.unk_id)
     padded_targets, _ = left_padded(data.targets, lengths, data.unk_id)
     batched, alone = np.asarray(lm.forward(padded, mask)), np.asarray(lm.forward(data.inputs, None))

@@ -122,16 +122,6 @@ BY_NAME = {spec.name: spec for spec in MISTAKES}
 assert tuple(BY_NAME) == names_of_all(), "the registry and model.Mistakes must name the same 11 mistakes"
 
 
-def with_settings(cfg: dict, settings: dict, keep: set[str] = frozenset()) -> dict:
-    """A copy of a resolved config with dotted `settings` applied ("model.n_layers": 8), except the keys in `keep`."""
-    out = {key: dict(value) if isinstance(value, dict) else value for key, value in cfg.items()}
-    for dotted, value in settings.items():
-        if dotted not in keep:
-            section, key = dotted.split(".")
-            out[section][key] = value
-    return out
-
-
 def lookup(name: str) -> MistakeSpec:
     if name not in BY_NAME:
         raise ValueError(f"unknown mistake {name!r}; valid choices: {', '.join(BY_NAME)}, all")

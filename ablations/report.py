@@ -11,6 +11,7 @@ import numpy as np
 from ablations import rules
 from ablations.registry import MISTAKES
 from ablations.rules import MARKS
+from ablations.studies import STUDIES
 from ablations.verdict import claim_line, seeds_note
 
 HOW_TO_READ = (
@@ -60,6 +61,9 @@ def summarise(values: list) -> str:
 
 
 def claim_row(spec, c: dict) -> str:
+    if c["kind"] == "none":
+        return f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {MARKS[c['outcome']]} {c['outcome']} | " \
+               f"{c['why']} | | | {c['n']} | |"
     stat = c["kind"] == "statistical"
     side = lambda s: f"{s['mean']:.4g} ± {s['std']:.2g}"  # noqa: E731
     effect, p = (f"{cell(c['mean'])} [{cell(c['ci'][0])}, {cell(c['ci'][1])}]", cell(c["p"])) if stat else ("exact", "")
@@ -68,6 +72,25 @@ def claim_row(spec, c: dict) -> str:
     outcome = f"{MARKS[c['outcome']]} **{c['outcome']}**" + (f" ({note})" if note else "")
     return (f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {outcome} | {c['metric']}: "
             f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])} | {effect} | {p} | {c['n']} | {margin} |")
+
+
+def study_section(results_dir: Path) -> list[str]:
+    """"Where each claim holds": every study that has run, its figure and its one-line finding."""
+    lines = []
+    for study in STUDIES:
+        path = results_dir / "studies" / study.name / "study.json"
+        if not path.exists():
+            continue
+        summary = json.loads(path.read_text())
+        done = sum("claims" in p for p in summary["points"])
+        lines += [f"### {study.name} — {study.question}", "",
+                  f"Mistake `{study.mistake}`; grid {' × '.join(a['key'] for a in summary['axes'])}; "
+                  f"{done}/{len(summary['points'])} points finished, {summary['seconds'] / 60:.0f} min on "
+                  f"this machine. Finding: {summary['finding']}.", "",
+                  f"![{study.name}](studies/{study.name}/figures/study.png)", ""]
+    return ["## Where each claim holds", "", "Studies (`python -m ablations.study --list`): each point is a paired run "
+            "with its seeds; the figure shows each claim's effect with its 95% interval against the axis, points "
+            "coloured by outcome.", "", *lines] if lines else []
 
 
 def write_markdown(results_dir: Path) -> Path:
@@ -95,7 +118,7 @@ def write_markdown(results_dir: Path) -> Path:
         figure = ["![every claim](figures/claims.png)", ""]
     lines = ["# Transformer mistakes: paired ablation report", "", HOW_TO_READ, "", "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
-             *sections]
+             *study_section(results_dir), *sections]
     path = results_dir / "REPORT.md"
     path.write_text("\n".join(lines))
     return path

@@ -32,11 +32,13 @@ MAX_SEEDS = 1000  # beyond this, "more than 1000": the effect sits on the margin
 
 STATISTICAL = ("reproduced", "opposite", "no effect", "inconclusive")
 EXACT = ("holds", "fails")
+NOT_MEASURED = "not measured"  # the data gives no such measurement (copy accuracy needs the synthetic copy task)
 # One colour per outcome in every figure, one mark per outcome in REPORT.md. The colour says whether the
 # claim holds: an exact claim that holds shares "reproduced"'s colour, one that fails shares "no effect"'s.
 COLORS = {"reproduced": "#d95f02", "holds": "#d95f02", "opposite": "#7570b3", "no effect": "#1b9e77",
-          "fails": "#1b9e77", "inconclusive": "#969696"}
-MARKS = {"reproduced": "🟧", "holds": "🟧", "opposite": "🟪", "no effect": "🟩", "fails": "🟩", "inconclusive": "⬜"}
+          "fails": "#1b9e77", "inconclusive": "#969696", NOT_MEASURED: "#d9d9d9"}
+MARKS = {"reproduced": "🟧", "holds": "🟧", "opposite": "🟪", "no effect": "🟩", "fails": "🟩", "inconclusive": "⬜",
+         NOT_MEASURED: "➖"}
 HOLDS = ("reproduced", "holds")  # outcomes that say the claim is true at this scale
 
 

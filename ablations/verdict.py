@@ -6,7 +6,7 @@ import collections
 import math
 
 from ablations.registry import MistakeSpec
-from ablations.rules import HOLDS, MARKS, MAX_SEEDS
+from ablations.rules import HOLDS, MARKS, MAX_SEEDS, NOT_MEASURED
 
 
 def decide(spec: MistakeSpec, measured: dict[str, list[dict]], model_cfg) -> dict:
@@ -17,6 +17,11 @@ def decide(spec: MistakeSpec, measured: dict[str, list[dict]], model_cfg) -> dic
     claims = []
     for claim in spec.claims:
         metric = claim.rule.metric
+        if any(metric not in m for variant in (claim.reference, "broken") for m in measured[variant]):
+            claims.append({"says": claim.says, "source": claim.source, "reference": claim.reference, "metric": metric,
+                           "rule": claim.rule.describe(), "kind": "none", "outcome": NOT_MEASURED,
+                           "why": f"this data gives no {metric}", "n": len(measured["broken"])})
+            continue
         result = claim.rule.decide([m[metric] for m in measured[claim.reference]],
                                    [m[metric] for m in measured["broken"]], model_cfg)
         if result["kind"] == "statistical" and diverged[claim.reference]:
@@ -53,6 +58,8 @@ def _g(x) -> str:
 
 def numbers(c: dict) -> str:
     """The evidence behind one claim's outcome, in one line."""
+    if c["kind"] == "none":
+        return c["why"]
     side = lambda s: f"{_g(s['mean'])} ± {_g(s['std'])}"  # noqa: E731
     sides = f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])}"
     if c["kind"] == "exact":

@@ -51,7 +51,7 @@ def _num(x: Any) -> str:
 
 def _effect(claim: dict) -> str:
     if claim.get("kind") != "statistical":
-        return "exact"
+        return "exact" if claim.get("kind") == "exact" else "–"
     lo, hi = claim.get("ci") or (None, None)
     return f"{_num(claim.get('mean'))} [{_num(lo)}, {_num(hi)}]"
 

@@ -1,11 +1,13 @@
-"""Where the text comes from: the synthetic source, a local file, or TFDS."""
+"""Where the text comes from: the synthetic source, tiny Shakespeare (embedded), a local file, or TFDS."""
 
+from importlib import resources
 from pathlib import Path
 
 from data.synthetic import SyntheticSpec, generate
 
-SOURCES = ("synthetic", "text", "tfds")
-_OFFLINE_CHOICES = "data.source=synthetic, or data.source=text data.path=FILE"
+SOURCES = ("synthetic", "shakespeare", "text", "tfds")
+_OFFLINE_CHOICES = "data=shakespeare (embedded), data.source=synthetic, or data.source=text data.path=FILE"
+SHAKESPEARE = "tinyshakespeare.txt"  # Karpathy's char-rnn copy, public domain, shipped as package data
 
 
 class DataError(ValueError):
@@ -24,7 +26,7 @@ def load_text(
     n_blocks: int = 20000,
     seed: int = 0,
 ) -> str:
-    """The text of `source`: "synthetic" (default, offline), "text" or "tfds".
+    """The text of `source`: "synthetic" (default, offline), "shakespeare" (embedded, offline), "text" or "tfds".
 
     "text" reads the UTF-8 file `path`. "tfds" concatenates the `text`
     feature of split `tfds_split` of `tfds_name` from array_record files in
@@ -34,6 +36,8 @@ def load_text(
     """
     if source == "synthetic":
         return generate(synthetic or SyntheticSpec(), n_blocks, seed)
+    if source == "shakespeare":
+        return resources.files("data").joinpath(SHAKESPEARE).read_text(encoding="utf-8")
     if source == "text":
         return _read_text_file(path)
     if source == "tfds":

@@ -31,3 +31,13 @@ def tiny_suite(tmp_path_factory):
     results = tmp_path_factory.mktemp("suite")
     run_lab("mistake=all", *TINY, f"results_dir={results}", "wandb.mode=disabled")
     return results
+
+
+SLOW_FIXTURES = {"tiny_suite", "tiny_study", "reference"}  # each trains a whole suite, study or run in a subprocess
+
+
+def pytest_collection_modifyitems(items):
+    """`pytest -m "not slow"` is the fast subset: no test that trains through a subprocess."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

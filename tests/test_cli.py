@@ -21,6 +21,11 @@ BAD_INPUTS = {
     "learned table too short for the correct variant": (
         ["mistake=position_overflow", "model.position=learned"], ["position_overflow", "rope"]),
     "unknown wandb mode": (["mistake=narrow_ffn", "wandb.mode=cloud"], ["cloud", "offline"]),
+    "unknown data preset": (["mistake=narrow_ffn", "data=web"], ["data='web'", "shakespeare", "synthetic"]),
+    "length probe that never passes the training length": (["mistake=position_overflow", "probe.length_factor=1.0"],
+                                                           ["probe.length_factor=1.0", "above 1"]),
+    "padding share outside (0, 1)": (["mistake=padding_mask", "probe.padding_share=1.5"],
+                                     ["probe.padding_share=1.5", "between 0 and 1"]),
 }
 
 
@@ -38,6 +43,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(case, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing compiled
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_the_logged_values(tmp_path):
     run_lab("mistake=untied_embeddings", *TINY, f"results_dir={tmp_path}", "wandb.mode=offline")
     (run,) = (tmp_path / "untied_embeddings").iterdir()
@@ -51,6 +57,7 @@ def test_wandb_offline_run_holds_the_logged_values(tmp_path):
 
 
 @pytest.mark.skipif(not SHARED_TEXT.exists(), reason="tinyshakespeare.txt not beside the repository")
+@pytest.mark.slow
 def test_real_text_through_the_local_text_path(tmp_path):
     run_lab("mistake=tiny_vocab", *TINY, "data.source=text", f"data.path={SHARED_TEXT}",
             f"results_dir={tmp_path}", "wandb.mode=disabled")
@@ -71,6 +78,7 @@ def test_sweep_fans_out_through_hydra_multirun(tmp_path):
     assert not any((tmp_path / name).exists() for name in ("narrow_ffn", "post_norm"))
 
 
+@pytest.mark.slow
 def test_an_invalid_wandb_key_falls_back_to_offline_and_training_goes_on(tmp_path):
     result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={tmp_path}", "wandb.mode=auto",
                      env={"WANDB_API_KEY": "x" * 40})  # run_lab drops a real key; this one is set after
@@ -80,6 +88,7 @@ def test_an_invalid_wandb_key_falls_back_to_offline_and_training_goes_on(tmp_pat
     assert "x" * 40 not in "".join(p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_an_unwritable_results_directory_is_one_line_and_keeps_what_exists(tmp_path):
     blocker = tmp_path / "results"
     blocker.write_text("a file where the results directory should be\\n")
@@ -93,6 +102,7 @@ DISKS = {"full disk": ("size=300k", None, "No space left on device"),  # fills u
          "read-only disk": ("size=1m", "remount,ro", "Read-only file system")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DISKS, ids=list(DISKS))
 def test_an_unwritable_disk_is_one_line_and_keeps_what_exists(case, tmp_path):
     options, then, reason = DISKS[case]

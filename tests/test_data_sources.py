@@ -109,6 +109,13 @@ def test_tiny_shakespeare_file_loads_and_tokenizes():
     assert 0 < unk_rate(capped.encode(text), capped.unk_id) < 0.1
 
 
+def test_embedded_shakespeare_needs_no_network_and_no_file_beside_the_package():
+    text = load_text("shakespeare")
+    assert len(text) == 1_115_394 and text.startswith("First Citizen:")
+    if SHAKESPEARE.exists():  # the shipped copy is the shared one, byte for byte
+        assert text == SHAKESPEARE.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def toy_tfds_dir(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")

@@ -7,6 +7,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from conftest import ROOT
 
 from ablations.train import TrainSettings, data_mesh, init_state, layer_groups, make_train_chunk, seed_slice
@@ -68,6 +69,7 @@ def run_on_cpu_devices(count: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_four_cpu_devices_give_the_losses_of_one():
     one, four = run_on_cpu_devices(1), run_on_cpu_devices(4)
     assert (one["devices"], one["mesh"], four["devices"], four["mesh"]) == (1, None, 4, 4)
@@ -104,6 +106,7 @@ def test_memory_does_not_grow_with_steps():
     assert resident_mb() - after_few < 20, (after_few, resident_mb())
 
 
+@pytest.mark.slow
 def test_benchmark_prints_the_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "ablations.benchmark", "--configs", "nanogpt-cpu",

@@ -101,6 +101,7 @@ def test_resume_continues_from_the_checkpoint_with_identical_metrics(tiny_suite,
         json.loads((reference / "verdict.json").read_text())["verdict"]
 
 
+@pytest.mark.slow
 def test_divergence_is_a_finding_not_a_crash(tmp_path):
     run_lab("mistake=narrow_ffn", *TINY, "train.lr=1e30", f"results_dir={tmp_path}", "wandb.mode=disabled")
     (run,) = (tmp_path / "narrow_ffn").iterdir()

@@ -1,0 +1,154 @@
+"""One run of the lab: its directory under the results layout (named by a hash of what makes it the same
+experiment), its lock, its saved config and environment, training and measuring the pair, figures and
+the printed verdict. The CLIs (`ablations.run`, `ablations.study`) resolve configs; this runs them."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from ablations.config import UsageError, dotted_keys
+from ablations.registry import MistakeSpec
+from ablations.tracking import MetricsSink
+from ablations.verdict import claim_line
+
+RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug")
+
+
+def identity(resolved: dict) -> dict:
+    """What makes two runs the same experiment (where results go and how they are logged or shown do not)."""
+    return {k: v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
+
+
+def run_directory(resolved: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(identity(resolved), sort_keys=True).encode()).hexdigest()[:10]
+    return Path(resolved["results_dir"]) / resolved["mistake"] / (resolved["run_name"] or digest)
+
+
+def environment() -> dict:
+    import flax
+    import jax
+    import optax
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "git_commit": commit.stdout.strip() or None,
+            "platform": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
+
+
+def exclusive_lock(run_dir: Path):
+    """Two processes never write into the same run directory at once."""
+    handle = (run_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(f"another process is running {run_dir}; wait for it or pass run_name=<new>") from None
+    return handle
+
+
+def run_one(spec: MistakeSpec, resolved: dict) -> dict:
+    from ablations import figures
+    from ablations.experiment import Stopped, run_pair
+
+    run_dir = run_directory(resolved)
+    saved = run_dir / "config.json"
+    refuse_changed_config(saved, resolved)
+    if (run_dir / "verdict.json").exists():
+        verdict = json.loads((run_dir / "verdict.json").read_text())
+        print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
+              "pass run_name=<new> for a fresh run")
+        return verdict
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = exclusive_lock(run_dir)
+    saved.write_text(json.dumps(resolved, indent=1))
+    (run_dir / "environment.json").write_text(json.dumps(environment(), indent=1))
+    print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
+    print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    if resolved["seeds"] < 2:
+        print("   seeds=1: every statistical claim will be inconclusive (a paired interval needs at least 2 seeds)")
+    mode, w = resolved["wandb"]["usable_mode"], resolved["wandb"]
+    group = f"{spec.name}-{run_dir.name}"
+    sinks = lambda variant_dir, seeds, variant: MetricsSink(
+        variant_dir, seeds, mode=mode, project=w["project"], entity=w["entity"], group=group,
+        config={"mistake": spec.name, "variant": variant, **{k: resolved[k] for k in ("model", "train", "data")}})
+    started = time.perf_counter()
+    try:
+        verdict = run_pair(spec, resolved, run_dir, sinks)
+    except Stopped as stop:
+        sys.exit(f"{stop}. Resume with the same command: {resume_command()}")
+    finally:
+        lock.close()
+    figures.write_figures(run_dir)
+    (run_dir / "timing.json").write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1),
+                                                     "note": "wall time of the last session that trained it"}))
+    print_verdict(spec, verdict)
+    if mode == "offline":
+        print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
+    return verdict
+
+
+def resume_command() -> str:
+    main = sys.modules["__main__"]
+    module = main.__spec__.name if getattr(main, "__spec__", None) else sys.argv[0]
+    return f"python -m {module} {' '.join(sys.argv[1:])}".strip()
+
+
+def refuse_changed_config(saved: Path, resolved: dict) -> None:
+    """Resuming under a changed config would mix two experiments in one directory."""
+    if not saved.exists():
+        return
+    before, now = dotted_keys(identity(json.loads(saved.read_text()))), dotted_keys(identity(resolved))
+    differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if differing:
+        raise UsageError(f"{saved.parent} holds a run whose config differs in {', '.join(differing)}; "
+                         "resume with the same config, or pass run_name=<new> for a fresh run")
+
+
+def print_verdict(spec: MistakeSpec, verdict: dict) -> None:
+    print(f"{spec.name}: {verdict['verdict']}")
+    for claim in verdict["claims"]:
+        print(f"   {claim_line(claim)}")
+
+
+def quiet_library_noise() -> None:
+    """orbax (through absl) and asyncio log tracebacks of errors the lab reports in one line; after a
+    failed checkpoint write, orbax leaves coroutines unawaited and tensorstore's late callbacks hit its
+    closed event loop ("unraisable")."""
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+    default = sys.unraisablehook
+    closed_loop = lambda error: isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+    sys.unraisablehook = lambda unraisable: None if closed_loop(unraisable.exc_value) else default(unraisable)
+
+
+def run_guarded(spec: MistakeSpec, resolved: dict, suite: bool) -> bool:
+    """Run one mistake. Bad input and an unwritable disk end the process in one line (debug=true: with the
+    traceback); in a suite, any other error is reported and the suite goes on."""
+    try:
+        run_one(spec, resolved)
+        return True
+    except ValueError as error:
+        if resolved["debug"]:
+            raise
+        sys.exit(f"error: {error}")
+    except OSError as error:  # a read-only or full results disk: say so in one line; finished runs stay intact
+        if resolved["debug"]:
+            raise
+        sys.exit(f"error: cannot write results ({error})")
+    except Exception as error:
+        if not suite:
+            raise
+        traceback.print_exc()
+        print(f"error: {spec.name} failed with {type(error).__name__}: {error}", file=sys.stderr)
+        return False

@@ -1,0 +1,110 @@
+"""Studies: a grid of paired runs for one mistake, resumable, summarised in study.json and a figure."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, TINY, run_lab
+
+from ablations import studies
+from ablations.config import UsageError
+from ablations.study import check_axes
+from ablations.studies import Axis, StudySpec
+
+STUDY = "no_final_norm_depth"
+SMALL = [a for a in TINY if not a.startswith("model.n_layers=")] + ["model.n_layers=[1,2]", "wandb.mode=disabled"]
+
+
+def summary_of(results):
+    return json.loads((results / "studies" / STUDY / "study.json").read_text())
+
+
+def essence(summary):
+    """What a study found, without where it ran or how long it took."""
+    return summary["finding"], [(p["at"], p["run"], p["verdict"], p["claims"]) for p in summary["points"]]
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    results = tmp_path_factory.mktemp("study")
+    run_lab(STUDY, *SMALL, f"results_dir={results}", module="ablations.study")
+    return results
+
+
+@pytest.mark.slow
+def test_a_tiny_study_records_every_point_with_its_claims_config_and_figure(tiny_study):
+    summary = summary_of(tiny_study)
+    assert summary["mistake"] == "no_final_norm" and summary["axes"] == [{"key": "model.n_layers", "values": [1, 2]}]
+    assert [p["at"] for p in summary["points"]] == [{"model.n_layers": 1}, {"model.n_layers": 2}]
+    for point, depth in zip(summary["points"], (1, 2)):
+        assert point["config"]["model"]["n_layers"] == depth and point["config"]["steps"] == 4
+        (claim,) = point["claims"]
+        assert claim["outcome"] in ("reproduced", "opposite", "no effect", "inconclusive")
+        assert claim["n"] == 2 and len(claim["ci"]) == 2 and claim["margin"] == 0.01
+        assert (tiny_study / "studies" / STUDY / point["run"] / "verdict.json").exists()
+    assert "n_layers=1: " in summary["finding"] and "n_layers=2: " in summary["finding"]
+    for ext in ("png", "svg"):
+        assert (tiny_study / "studies" / STUDY / "figures" / f"study.{ext}").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_rerunning_a_study_reuses_every_finished_point(tiny_study):
+    before = summary_of(tiny_study)
+    out = run_lab(STUDY, *SMALL, f"results_dir={tiny_study}", module="ablations.study").stdout
+    assert out.count("already complete") == 2
+    assert summary_of(tiny_study) == before
+
+
+@pytest.mark.slow
+def test_a_study_killed_midway_resumes_to_the_same_summary(tiny_study, tmp_path):
+    args = [sys.executable, "-m", "ablations.study", STUDY, *SMALL, f"results_dir={tmp_path}"]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not (tmp_path / "studies" / STUDY / "study.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)  # during the second point: the first one is finished and summarised
+    process.wait()
+    assert [p["at"] for p in summary_of(tmp_path)["points"]][0] == {"model.n_layers": 1}
+    run_lab(STUDY, *SMALL, f"results_dir={tmp_path}", module="ablations.study")
+    assert essence(summary_of(tmp_path)) == essence(summary_of(tiny_study))
+
+
+@pytest.mark.slow
+def test_a_point_that_diverges_is_recorded_not_fatal(tmp_path):
+    run_lab(STUDY, *[a for a in SMALL if not a.startswith("model.n_layers")], "model.n_layers=[1]", "train.lr=1e30",
+            f"results_dir={tmp_path}", module="ablations.study")
+    (point,) = summary_of(tmp_path)["points"]
+    assert point["verdict"].startswith("diverged at step") and point["diverged"]["broken"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["no_such_study"], ["no_such_study", "no_residual_depth", "padding_mask_share"]),
+    ([STUDY, "model.n_layers=[]"], ["model.n_layers", "empty"]),
+    ([STUDY, "model.n_layers=3"], ["model.n_layers", "axis", "list"]),
+    ([STUDY, "model.n_layer=3"], ["model.n_layer", "did you mean"]),
+    ([STUDY, "model.n_layers=[1,deep]"], ["deep", "int"]),
+    ([STUDY, "mistake=post_norm"], ["mistake", "no_final_norm"]),
+])
+def test_bad_study_input_is_one_line_before_anything_trains(args, words, tmp_path):
+    result = run_lab(*args, f"results_dir={tmp_path}", module="ablations.study", check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_axis_key_or_an_empty_axis_is_refused():
+    bad = StudySpec("bad", "no_residual", "?", (Axis("model.n_layer", (1, 2)),))
+    with pytest.raises(UsageError, match="unknown axis key 'model.n_layer'"):
+        check_axes(bad, bad.axes)
+    with pytest.raises(UsageError, match="empty value list"):
+        check_axes(bad, (Axis("model.n_layers", ()),))
+
+
+def test_every_declared_study_is_listed_and_checks_out():
+    listing = run_lab("--list", module="ablations.study").stdout
+    for study in studies.STUDIES:
+        assert study.name in listing and study.question in listing
+        check_axes(study, study.axes)  # every declared axis is a real key with well-typed values
