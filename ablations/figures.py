@@ -170,7 +170,7 @@ def claims_forest(verdicts: list[dict], title: str):
     ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
     ax.set_xlabel("effect / margin (positive: the claimed direction; dashed: ±1 margin; symlog)")
     handles = {h.get_label(): h for h in ax.get_lines() if h.get_label() in OUTCOME_COLORS}
-    ax.legend(handles.values(), handles.keys(), fontsize=8, loc="lower right")
+    ax.legend(handles.values(), handles.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     note = "; ".join(f"{v['number']}. {c['metric']}: {c['outcome']}" for v, c in exact)
     ax.set_title(f"{title}: paired effects, 95% intervals" + (f"\nexact claims: {note}" if note else ""), fontsize=9)
     ax.grid(alpha=0.3, axis="x")
