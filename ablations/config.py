@@ -89,6 +89,13 @@ def with_settings(cfg: dict, settings: dict, keep=frozenset()) -> dict:
     return out
 
 
+def variant_model(resolved: dict, variant: str) -> dict:
+    """The model section of one variant: the run's, then the registry's settings for that variant (a correct
+    variant's `fixes`), then a study's per-variant settings (`resolved["variants"]`, present only when set)."""
+    settings = {**lookup(resolved["mistake"]).fixes.get(variant, {}), **resolved.get("variants", {}).get(variant, {})}
+    return with_settings(resolved, settings)["model"]
+
+
 def resolve(cfg: DictConfig, spec: MistakeSpec, user_keys: set[str]) -> dict:
     """Base config, then the registry's settings for this mistake, then what the user typed."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -102,8 +109,8 @@ def validate(resolved: dict) -> None:
     from model import GPTConfig
 
     TrainSettings(steps=resolved["steps"], **resolved["train"])
-    for settings in ({}, *lookup(resolved["mistake"]).fixes.values()):  # every correct variant's model
-        GPTConfig(max_len=resolved["train"]["seq_len"], **with_settings(resolved, settings)["model"])
+    for variant in lookup(resolved["mistake"]).variants:  # every variant's model
+        GPTConfig(max_len=resolved["train"]["seq_len"], **variant_model(resolved, variant))
     wandb_mode(resolved["wandb"]["mode"])
     probe, seq_len = resolved["probe"], resolved["train"]["seq_len"]
     if not round(seq_len * probe["length_factor"]) > seq_len:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 import data as data_lib
 from ablations import measures
 from ablations import probes as probe_lib
-from ablations.config import with_settings
+from ablations.config import variant_model
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, read_jsonl
 from ablations.verdict import decide
@@ -243,15 +243,16 @@ class Variant:
 
 def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
                      sink_factory) -> list[Variant]:
-    """The correct variant, the registry's other correct variants (fixes), and the broken one."""
+    """The correct variant, the registry's other correct variants (fixes), and the broken one, each with its model
+    (a study may give the broken variant its own, e.g. a wider d_model at an equal parameter count)."""
     corpora, variants = {}, []
     for name in spec.variants:
         mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
         if mistakes.tiny_vocab not in corpora:  # all variants share one corpus unless mistake 10 changes it
             corpora[mistakes.tiny_vocab] = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
         corpus = corpora[mistakes.tiny_vocab]
-        model = with_settings(cfg, spec.fixes.get(name, {}))["model"]
-        model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes, **model)
+        model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
+                              **variant_model(cfg, name))
         (run_dir / name).mkdir(parents=True, exist_ok=True)
         variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))
     return variants

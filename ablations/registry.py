@@ -53,7 +53,7 @@ class MistakeSpec:
 
 
 def ffn_params_removed(cfg) -> int:
-    return -cfg.n_layers * 3 * cfg.d_model * (2 * cfg.d_model + 1)  # up+down kernels and the up bias
+    return -cfg.n_layers * (cfg.ffn_mult - 1) * cfg.d_model * (2 * cfg.d_model + 1)  # up+down kernels, up bias
 
 
 MISTAKES = (
@@ -68,8 +68,8 @@ MISTAKES = (
               Effect("grad_depth_ratio", DECADE, "decades", higher=False)),
     ), settings=DEEP, symptom_plot="grad_depth_ratio"),
     MistakeSpec("narrow_ffn", 3, "Wrong FFN dimension", (
-        Claim("d_ff = d_model removes n_layers·3·d·(2d+1) parameters",
-              Exactly("n_params", ffn_params_removed, "-n_layers*3*d_model*(2*d_model+1)"), source="lab"),
+        Claim("d_ff = d_model removes n_layers·(ffn_mult−1)·d·(2d+1) parameters",
+              Exactly("n_params", ffn_params_removed, "-n_layers*(ffn_mult-1)*d_model*(2*d_model+1)"), source="lab"),
         Claim("d_ff = d_model gives a worse model than the standard 4·d_model (final validation loss)",
               Effect("val_loss", NATS, "nats/token")),
     )),

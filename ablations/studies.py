@@ -6,6 +6,8 @@ before any point ran."""
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,9 +23,18 @@ class StudySpec:
     question: str
     axes: tuple[Axis, ...]  # one or two; the first is the x axis of the figure, the second draws one line per value
     overrides: tuple[str, ...] = ()  # Hydra overrides for every point ("data=shakespeare", "train.lr=3e-3")
+    broken: Callable[[dict], dict] | None = None  # point (axis key -> value) -> the broken variant's own settings
 
 
 DEPTHS = (2, 4, 8, 16)
+
+
+def equal_parameter_width(at: dict, d_model: int = 64, multiple: int = 8) -> dict:
+    """The narrow-FFN model's d_model whose blocks hold as many parameters as the correct model's at
+    ffn_mult m: (4 + 2)·d'² = (4 + 2m)·d², rounded to a multiple of 8 (heads and rotary pairs divide it)."""
+    width = d_model * math.sqrt((4 + 2 * at["model.ffn_mult"]) / 6)
+    return {"model.d_model": multiple * round(width / multiple)}
+
 
 STUDIES = (
     StudySpec("no_residual_depth", "no_residual", "At what depth does a missing residual stop training?",
@@ -36,6 +47,10 @@ STUDIES = (
     StudySpec("narrow_ffn_width", "narrow_ffn",
               "On real text, how much does the FFN width matter at a fixed d_model (d_ff = d_model against ffn_mult·d_model)?",
               (Axis("model.ffn_mult", (1, 2, 4, 8)),), overrides=("data=shakespeare",)),
+    StudySpec("narrow_ffn_equal_params", "narrow_ffn",
+              "On real text, at an equal parameter count, is a narrow FFN with a wider d_model worse than 4x "
+              "(Kaplan et al. 2020: shape matters little at fixed parameters)?",
+              (Axis("model.ffn_mult", (1, 2, 4, 8)),), overrides=("data=shakespeare",), broken=equal_parameter_width),
     StudySpec("untied_embeddings_size", "untied_embeddings",
               "On real text, where do separate output embeddings start to help or hurt, with characters and with BPE?",
               (Axis("model.d_model", (32, 64, 128)), Axis("data.tokenizer", ("char", "bpe"))),
@@ -47,6 +62,10 @@ STUDIES = (
               (Axis("data.tiny_vocab_size", (8, 16, 32, 48, 64)),)),
     StudySpec("padding_mask_share", "padding_mask", "Does the damage of a missing padding mask grow with the share of padding?",
               (Axis("probe.padding_share", (0.125, 0.25, 0.5, 0.75)),)),
+    # Added after the suite's run on this CPU, where a seed of the 2-layer correct model had not formed the copy
+    # by step 1,500 (exploratory: it asks whether the 2-layer loss claims decide once every model has converged).
+    StudySpec("narrow_ffn_steps", "narrow_ffn", "Worse, or only slower? The 2-layer FFN claim with longer training",
+              (Axis("steps", (1500, 3000, 6000)),)),
 )
 
 BY_NAME = {study.name: study for study in STUDIES}

@@ -80,6 +80,8 @@ def point_configs(study: StudySpec, axes: tuple[Axis, ...], extra: list[str]) ->
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=overrides)
         resolved = resolve(cfg, spec, {o.split("=", 1)[0] for o in overrides})
+        if study.broken:
+            resolved["variants"] = {"broken": study.broken(at)}
         resolved["results_dir"] = str(Path(resolved["results_dir"]) / "studies" / study.name)
         validate(resolved)
         points.append((at, resolved))
@@ -135,7 +137,12 @@ def prepare(study: StudySpec, argv: list[str]) -> tuple[tuple[Axis, ...], list[t
     return axes, point_configs(study, axes, extra)
 
 
-def run_study(study: StudySpec, axes: tuple[Axis, ...], configs: list[tuple[dict, dict]]) -> Path:
+def run_study(study: StudySpec, axes: tuple[Axis, ...], configs: list[tuple[dict, dict]]) -> Path | None:
+    if configs[0][1]["dry_run"]:
+        for at, resolved in configs:
+            print(f"dry run: {study.name} ({label(at)}) seeds={resolved['seeds']} steps={resolved['steps']} -> "
+                  f"{run_directory(resolved)}")
+        return None
     directory = Path(configs[0][1]["results_dir"])
     directory.mkdir(parents=True, exist_ok=True)
     if not configs[0][1]["debug"]:

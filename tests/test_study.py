@@ -103,6 +103,14 @@ def test_an_unknown_axis_key_or_an_empty_axis_is_refused():
         check_axes(bad, (Axis("model.n_layers", ()),))
 
 
+def test_a_dry_run_names_every_point_and_its_run_directory_and_writes_nothing(tmp_path):
+    out = run_lab(STUDY, "model.n_layers=[1,2,4]", "dry_run=true", f"results_dir={tmp_path}",
+                  module="ablations.study").stdout.splitlines()
+    assert [line.split(" -> ")[1].startswith(str(tmp_path / "studies" / STUDY / "no_final_norm")) for line in out] \
+        == [True] * 3 and "(n_layers=4)" in out[2]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_declared_study_is_listed_and_checks_out():
     listing = run_lab("--list", module="ablations.study").stdout
     for study in studies.STUDIES:
