@@ -44,12 +44,22 @@ def suite_benches() -> list[Bench]:
     return out
 
 
+def merged_points() -> list[Bench]:
+    """What training two study points in one program would buy (the studies' compile-identical points, e.g.
+    warmup 0 and 300): post_norm's 8-layer variant with 3 seeds (one point) and 6 seeds (two points in one
+    vmap). Two points one by one cost twice the first row; merged, the second row."""
+    model = GPTConfig(vocab_size=65, d_model=64, n_heads=4, n_layers=8, max_len=32, mistakes=Mistakes.of("post_norm"))
+    settings = TrainSettings(steps=1000, batch_size=16, seq_len=32, log_every=20, warmup=0)
+    return [Bench(f"post_norm 8L, {n} seeds", model, settings, seeds=n) for n in (3, 6)]
+
+
 CONFIGS = {
     # the classic "baby GPT on a laptop CPU": 4 layers, 4 heads, d 128, context 64, batch 12, 65 characters, AdamW
     "nanogpt-cpu": lambda: [Bench("nanogpt-cpu", GPTConfig(vocab_size=65, d_model=128, n_heads=4, n_layers=4,
                                                            max_len=64),
                                   TrainSettings(steps=1000, batch_size=12, seq_len=64, log_every=20))],
     "suite": suite_benches,
+    "merged-points": merged_points,
     # for accelerators: bf16 compute, f32 master weights
     "gpt2-small": lambda: [Bench("gpt2-small", GPTConfig(vocab_size=50257, d_model=768, n_heads=12, n_layers=12,
                                                          max_len=1024, dtype="bfloat16"),
@@ -161,6 +171,13 @@ def main(argv=None) -> None:
         timed_part = (f"{r['step_ms']:>8.2f} {r['tokens_per_s']:>9,.0f} {r['peak_memory_mb']:>7.0f} {r['mfu']:>6.1%}"
                       if "step_ms" in r else "(compile only)")
         print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} {timed_part}")
+    merged = [r for r in rows if r["config"].startswith("post_norm 8L") and "step_ms" in r]
+    if len(merged) == 2:
+        alone, both = merged
+        rows.append({"config": "two points merged vs one by one", "one_by_one_ms": 2 * alone["step_ms"],
+                     "merged_ms": both["step_ms"], "compile_saved_s": alone["compile_s"]})
+        print(f"two study points: one by one {2 * alone['step_ms']:.1f} ms/step + 2 compiles; merged in one vmap "
+              f"{both['step_ms']:.1f} ms/step + 1 compile (saves {1 - both['step_ms'] / (2 * alone['step_ms']):.0%} per step)")
     ours = next((r for r in rows if r["config"] == "nanogpt-cpu" and "step_ms" in r), None)
     reference = torch_reference(args.torch_python) if ours else None
     if reference:
