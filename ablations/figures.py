@@ -250,6 +250,13 @@ def write_study_figure(directory: Path) -> list[Path]:
     return save(study_figure(json.loads((directory / "study.json").read_text())), directory, "study")
 
 
+def symptom_metric(spec, measured: dict) -> str:
+    """The registry's symptom measurement, or, where this data gives none (copy accuracy needs the synthetic
+    copy task), the first of the mistake's claims that it does measure."""
+    present = measured["broken"][0]
+    return next((m for m in (spec.symptom_plot, *(c.rule.metric for c in spec.claims)) if m in present), "val_loss")
+
+
 def write_figures(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
@@ -260,8 +267,8 @@ def write_figures(run_dir: Path) -> list[Path]:
     title = f"Mistake {spec.number} ({spec.name})"
     return (save(loss_curves(run_dir, metrics, measured, title), run_dir, "loss")
             + save(grad_heatmaps(run_dir, metrics, title), run_dir, "grad_norms")
-            + save(symptom(run_dir, measured, spec.symptom_plot, title, config["train"]["seq_len"]), run_dir,
-                   "symptom")
+            + save(symptom(run_dir, measured, symptom_metric(spec, measured), title, config["train"]["seq_len"]),
+                   run_dir, "symptom")
             + save(claims_forest([verdict], title), run_dir, "claims"))
 
 

@@ -68,6 +68,15 @@ def test_figures_regenerate_from_saved_metrics_without_training(tiny_suite, tmp_
     assert len(printed) == 8 and all((run / "figures").joinpath(p.rsplit("/", 1)[1]).exists() for p in printed)
 
 
+@pytest.mark.slow
+def test_on_real_text_a_claim_that_needs_the_copy_task_is_not_measured_and_the_run_completes(tmp_path):
+    run_lab("mistake=stale_kv_cache", "data=shakespeare", *TINY, f"results_dir={tmp_path}", "wandb.mode=disabled")
+    run = run_dir_of(tmp_path, "stale_kv_cache")
+    claims = {c["metric"]: c["outcome"] for c in json.loads((run / "verdict.json").read_text())["claims"]}
+    assert claims == {"cache_gap": "holds", "copy_accuracy": "not measured"}
+    assert (run / "figures" / "symptom.png").exists() and (run / "timing.json").exists()
+
+
 def test_rerun_of_a_complete_run_never_overwrites(tiny_suite):
     run = run_dir_of(tiny_suite, "narrow_ffn")
     before = (run / "verdict.json").read_text(), (run / "correct" / "metrics.jsonl").read_text()
