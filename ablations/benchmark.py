@@ -18,7 +18,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from omegaconf import OmegaConf
 
+from ablations.config import CONF_DIR
 from ablations.registry import MISTAKES
 from ablations.train import TrainSettings, init_state, layer_groups, make_train_chunk, n_params, seed_slice
 from model import GPTConfig, Mistakes
@@ -53,16 +55,19 @@ def merged_points() -> list[Bench]:
     return [Bench(f"post_norm 8L, {n} seeds", model, settings, seeds=n) for n in (3, 6)]
 
 
+def model_preset(name: str) -> dict:
+    """A `model=` preset of the lab's config (ablations/conf/model/): the benchmark times what users run."""
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
+
+
 CONFIGS = {
     # the classic "baby GPT on a laptop CPU": 4 layers, 4 heads, d 128, context 64, batch 12, 65 characters, AdamW
-    "nanogpt-cpu": lambda: [Bench("nanogpt-cpu", GPTConfig(vocab_size=65, d_model=128, n_heads=4, n_layers=4,
-                                                           max_len=64),
+    "nanogpt-cpu": lambda: [Bench("nanogpt-cpu", GPTConfig(vocab_size=65, max_len=64, **model_preset("nanogpt_cpu")),
                                   TrainSettings(steps=1000, batch_size=12, seq_len=64, log_every=20))],
     "suite": suite_benches,
     "merged-points": merged_points,
     # for accelerators: bf16 compute, f32 master weights
-    "gpt2-small": lambda: [Bench("gpt2-small", GPTConfig(vocab_size=50257, d_model=768, n_heads=12, n_layers=12,
-                                                         max_len=1024, dtype="bfloat16"),
+    "gpt2-small": lambda: [Bench("gpt2-small", GPTConfig(vocab_size=50257, max_len=1024, **model_preset("gpt2_small")),
                                  TrainSettings(steps=1000, batch_size=8, seq_len=1024, log_every=5))],
 }
 

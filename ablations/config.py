@@ -1,19 +1,29 @@
-"""The lab's config: Hydra's YAML (`ablations/conf/`) holds the defaults, the registry adds each mistake's
-settings, the command line wins. Here: dotted keys, checks of what the user typed, the resolved config
-of a run, and every check that can run before anything is written or compiled."""
+"""The lab's config, composed by Hydra: the dataclasses that check each section hold its defaults (registered
+here as `lab_defaults` and the `model=tiny` preset), YAML holds the presets (`ablations/conf/`), the
+registry holds each mistake's settings (registered as the options of the `mistake` group), and the command
+line wins. So `--cfg job` prints exactly what runs. Here too: dotted keys, checks of what the user typed, and
+every check that can run before anything is written or compiled."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import os
 from pathlib import Path
 
+import jax
+
 from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from ablations.registry import MistakeSpec, lookup
+from ablations.registry import BY_NAME, MISTAKES, lookup
 from ablations.tracking import wandb_mode
+from ablations.train import TrainSettings
 from data.sources import SOURCES
+from data.synthetic import SyntheticSpec
 from data.tokenizers import TOKENIZER_KINDS
+from model import GPTConfig
 
 
 class UsageError(ValueError):
@@ -21,13 +31,52 @@ class UsageError(ValueError):
 
 
 CONF_DIR = Path(__file__).parent / "conf"
-GROUPS = {group: tuple(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))) for group in ("data",)}
+MODEL_KEYS = ("d_model", "n_heads", "n_layers", "ffn_mult", "position", "dtype")  # vocab_size, max_len: from the data
+SYNTHETIC_KEYS = ("alphabet_size", "span", "zipf_exponent")
+
+
+def nested(settings: dict) -> dict:
+    """{"model.n_layers": 8, "steps": 100} -> {"model": {"n_layers": 8}, "steps": 100}."""
+    out: dict = {}
+    for dotted, value in settings.items():
+        *sections, key = dotted.split(".")
+        node = out
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = value
+    return out
+
+
+def register_configs() -> None:
+    """Defaults from the dataclasses, the `model=tiny` preset from GPTConfig's, and one `mistake` option per
+    registry entry (its settings, at the top level) plus `all`."""
+    train = dataclasses.asdict(TrainSettings())
+    synthetic = dataclasses.asdict(SyntheticSpec())
+    store = ConfigStore.instance()
+    store.store(name="lab_defaults", node={"steps": train.pop("steps"), "train": train,
+                                           "data": {k: synthetic[k] for k in SYNTHETIC_KEYS}})
+    store.store(group="model", name="tiny", node={k: getattr(GPTConfig(), k) for k in MODEL_KEYS})
+    for spec in MISTAKES:
+        store.store(group="mistake", name=spec.name, package="_global_",
+                    node={"mistake": spec.name, **nested(spec.settings)})
+    store.store(group="mistake", name="all", package="_global_", node={"mistake": "all"})
+
+
+register_configs()  # at import: every entry point (run, study, check of overrides, tests) composes the same config
+GROUPS = {"data": tuple(sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))),
+          "model": ("tiny", *sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))),
+          "mistake": ("all", *BY_NAME)}
+
+
+def composed(overrides: list[str]) -> DictConfig:
+    """The config Hydra composes for these overrides (outside a Hydra app: studies, checks, tests)."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=overrides)
 
 
 def defaults() -> dict:
-    """The default config as Hydra composes it (config.yaml and the default of each group), as plain data."""
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_container(compose("config"))
+    """The default config (every mistake's settings aside) as plain data."""
+    return OmegaConf.to_container(composed(["mistake=all"]))
 
 
 def dotted_keys(node, prefix="") -> dict:
@@ -39,12 +88,18 @@ def dotted_keys(node, prefix="") -> dict:
 
 
 def check_overrides(argv: list[str]) -> None:
-    """Unknown keys, mistake names and wrongly typed values fail here in one line."""
+    """Unknown keys, group options and wrongly typed values fail here in one line; so does a sweep
+    (`mistake=a,b`) without `-m`."""
     base = dotted_keys(defaults())
-    for override in OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")]):
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    texts = [a for a in argv if "=" in a and not a.startswith("-")]
+    for text, override in zip(texts, OverridesParser.create().parse_overrides(texts)):
         key = override.key_or_group
         if key.startswith("hydra") or key == "defaults":
             continue
+        if override.is_sweep_override() and not multirun:
+            raise UsageError(f"{text} names several values: add -m (Hydra multirun) to run each, "
+                             f"e.g. python -m ablations.run -m {text}")
         if key in GROUPS:
             check_choices(key, override.value(), GROUPS[key])
             continue
@@ -64,10 +119,6 @@ def check_choices(key: str, value, choices) -> None:
 
 
 def check_value(key: str, value, default) -> None:
-    if key == "mistake":
-        if value != "all":
-            lookup(value)
-        return
     choices = {"data.source": SOURCES, "data.tokenizer": TOKENIZER_KINDS}.get(key)
     if choices:
         check_choices(key, value, choices)
@@ -77,13 +128,10 @@ def check_value(key: str, value, default) -> None:
     raise UsageError(f"{key}={value!r} must be of type {expected.__name__} (like the default {default!r})")
 
 
-def with_settings(cfg: dict, settings: dict, keep=frozenset()) -> dict:
-    """A copy of a resolved config with `settings` applied ({"model.n_layers": 8, "steps": 100}), except the
-    keys in `keep` (what the user typed wins)."""
+def with_settings(cfg: dict, settings: dict) -> dict:
+    """A copy of a resolved config with `settings` applied ({"model.n_layers": 8, "steps": 100})."""
     out = {key: dict(value) if isinstance(value, dict) else value for key, value in cfg.items()}
     for dotted, value in settings.items():
-        if dotted in keep:
-            continue
         section, _, key = dotted.rpartition(".")
         (out[section] if section else out)[key] = value
     return out
@@ -96,23 +144,22 @@ def variant_model(resolved: dict, variant: str) -> dict:
     return with_settings(resolved, settings)["model"]
 
 
-def resolve(cfg: DictConfig, spec: MistakeSpec, user_keys: set[str]) -> dict:
-    """Base config, then the registry's settings for this mistake, then what the user typed."""
+def resolve(cfg: DictConfig) -> dict:
+    """The composed config (defaults, presets, the mistake's settings, the command line) as plain data."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
-    return {**with_settings(resolved, spec.settings, keep=user_keys), "mistake": spec.name}
+    return resolved
 
 
 def validate(resolved: dict) -> None:
-    from ablations.train import TrainSettings
-    from data import load_text
-    from model import GPTConfig
-
-    TrainSettings(steps=resolved["steps"], **resolved["train"])
+    """Every check of a resolved config that needs no data: sections, every variant's model, memory, probes."""
+    settings = train_settings(resolved)
     for variant in lookup(resolved["mistake"]).variants:  # every variant's model
-        GPTConfig(max_len=resolved["train"]["seq_len"], **variant_model(resolved, variant))
+        model = GPTConfig(max_len=settings.seq_len, **variant_model(resolved, variant))
+        check_memory(model, settings, resolved["seeds"])
     wandb_mode(resolved["wandb"]["mode"])
-    probe, seq_len = resolved["probe"], resolved["train"]["seq_len"]
+    check_data_settings(resolved["data"], lookup(resolved["mistake"]).name == "tiny_vocab")
+    probe, seq_len = resolved["probe"], settings.seq_len
     if not round(seq_len * probe["length_factor"]) > seq_len:
         raise UsageError(f"probe.length_factor={probe['length_factor']} must reach past the training length "
                          f"(train.seq_len={seq_len}): a factor above 1, e.g. 2.0")
@@ -123,7 +170,42 @@ def validate(resolved: dict) -> None:
     if resolved["mistake"] == "position_overflow" and resolved["model"]["position"] == "learned":
         raise UsageError("mistake=position_overflow compares against positions that extrapolate: "
                          "model.position=learned would overflow in the correct variant too; valid choices: rope, sinusoidal")
-    if resolved["data"]["source"] == "text":
-        if not resolved["data"]["path"]:
-            raise UsageError("data.source=text needs data.path=<a UTF-8 file>")
-        load_text("text", path=resolved["data"]["path"])  # a missing, empty or binary file fails here, in one line
+
+
+def train_settings(resolved: dict) -> TrainSettings:
+    return TrainSettings(steps=resolved["steps"], **resolved["train"])
+
+
+def check_data_settings(data: dict, tiny_vocab: bool) -> None:
+    """The data section's values, named by their keys (the corpus itself is checked by experiment.check_data)."""
+    if data["tokenizer"] == "bpe" and data["vocab_size"] is None:
+        raise UsageError("data.tokenizer=bpe needs data.vocab_size=<the BPE vocabulary size, e.g. 512>")
+    for key in ("vocab_size", "tiny_vocab_size") if tiny_vocab or data["vocab_size"] is not None else ():
+        if data[key] is not None and data[key] < 2:
+            raise UsageError(f"data.{key}={data[key]} must be at least 2 (<unk> and one symbol)")
+    if not 0 < data["val_fraction"] < 1:
+        raise UsageError(f"data.val_fraction={data['val_fraction']} must lie between 0 and 1 (exclusive)")
+    if data["n_blocks"] < 1:
+        raise UsageError(f"data.n_blocks={data['n_blocks']} must be a positive integer")
+    try:
+        SyntheticSpec(data["alphabet_size"], data["span"], data["zipf_exponent"])
+    except ValueError as error:
+        raise UsageError(f"data.{error}") from None
+    if data["source"] == "text" and not data["path"]:
+        raise UsageError("data.source=text needs data.path=<a UTF-8 file>")
+
+
+def check_memory(model: GPTConfig, settings: TrainSettings, seeds: int) -> None:
+    """Refuse a program that cannot fit: a lower bound of its memory (one layer's attention scores, forward only)
+    against the machine's (the first device's memory where it reports one, else physical RAM)."""
+    needed = seeds * settings.batch_size * model.n_heads * settings.seq_len ** 2 * 4  # [S, B, H, T, T] float32
+    available = machine_memory()
+    if needed > available:
+        raise UsageError(f"train.seq_len={settings.seq_len} (batch {settings.batch_size}, {model.n_heads} heads, "
+                         f"{seeds} seeds) needs at least {needed / 2**30:,.1f} GiB for one layer's attention scores; "
+                         f"this machine has {available / 2**30:,.1f} GiB")
+
+
+def machine_memory() -> int:
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -57,6 +57,24 @@ def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
                   tokenizer)
 
 
+def check_data(spec: MistakeSpec, cfg: dict) -> None:
+    """Build every corpus the run will read and its evaluation windows, before anything is written or compiled:
+    a file too short, windows the data does not have or a missing TFDS copy fail here, in one line."""
+    s = TrainSettings(steps=cfg["steps"], **cfg["train"])
+    for tiny_vocab in {Mistakes.of(spec.name).tiny_vocab, False}:
+        corpus = load_corpus({**cfg["data"], "seed": cfg["seed"]}, tiny_vocab)
+        for split, tokens in (("train", corpus.tokens.train), ("validation", corpus.tokens.val)):
+            if len(tokens) <= s.seq_len:
+                raise ValueError(f"the {split} split has {len(tokens)} tokens, too few for one window of "
+                                 f"train.seq_len={s.seq_len}; give more text or a shorter train.seq_len")
+        try:
+            probe_inputs(corpus, s, cfg["probe"])
+        except ValueError as error:
+            raise ValueError(f"train.eval_windows={s.eval_windows} (at train.seq_len={s.seq_len} and "
+                             f"probe.length_factor={cfg['probe']['length_factor']}): {error} of the validation split; "
+                             "lower train.eval_windows or give more text") from None
+
+
 def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.ProbeInputs:
     t = corpus.tokens
     inputs, targets = data_lib.eval_windows(t.val, s.eval_windows, s.seq_len, t.align)

@@ -45,11 +45,14 @@ def by_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def save(fig, run_dir: Path, name: str) -> list[Path]:
+    """PNG and SVG under <run_dir>/figures/, the same bytes each time they are regenerated: the SVG carries no
+    date and its element ids come from a fixed salt instead of a random one."""
     out = run_dir / "figures"
     out.mkdir(exist_ok=True)
     paths = [out / f"{name}.{ext}" for ext in ("png", "svg")]
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": "transformer-mistakes-lab"}):
+        for path in paths:
+            fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None)
     plt.close(fig)
     return paths
 

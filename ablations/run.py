@@ -1,41 +1,53 @@
 """`python -m ablations.run mistake=<name>|all [key=value ...]`: paired runs, symptom, verdict, figures.
 
-Hydra conventions: `key=value` overrides, `-m mistake=a,b seeds=3,5` for sweeps. The same command
-resumes the same run (its directory is named by a hash of the resolved config); results are never
-overwritten."""
+Hydra conventions: `key=value` overrides, groups `mistake=`, `model=`, `data=`, `--cfg job` prints exactly what
+runs, `-m mistake=a,b seeds=3,5` sweeps (a failing job is reported and the others go on). The same command
+resumes the same run (its directory is named by a hash of the resolved config); results are never overwritten,
+and each finished run is compared with the committed reference results."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 import hydra
+from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ablations.config import check_overrides, resolve, validate
+from ablations.config import GROUPS, UsageError, check_overrides, resolve, validate
+from ablations.experiment import check_data
 from ablations.registry import BY_NAME, lookup
 from ablations.runs import quiet_library_noise, run_directory, run_guarded
 from ablations.tracking import usable_mode
 
+FAILED_JOBS: list[str] = []  # multirun: the jobs that failed, reported when the sweep ends
 
-@hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def hydra_main(cfg: DictConfig) -> None:
+
+def resolved_runs(cfg: DictConfig) -> list[dict]:
+    """One resolved config per mistake: `mistake=all` composes each mistake with the same overrides."""
+    if cfg.mistake != "all":
+        return [resolve(cfg)]
+    task = [o for o in HydraConfig.get().overrides.task if o.partition("=")[0] != "mistake"]
+    return [resolve(compose("config", overrides=[*task, f"mistake={name}"])) for name in BY_NAME]
+
+
+def run(cfg: DictConfig) -> None:
     from ablations import report
 
-    user_keys = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
-    names = list(BY_NAME) if cfg.mistake == "all" else [cfg.mistake]
+    if not cfg.debug:
+        quiet_library_noise()
     try:
-        resolved = [resolve(cfg, lookup(name), user_keys) for name in names]
+        resolved = resolved_runs(cfg)
         for r in resolved:
             validate(r)
+            check_data(lookup(r["mistake"]), r)
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
         sys.exit(f"error: {error}")
     if cfg.dry_run:
         for r in resolved:
             print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
         return
-    if not cfg.debug:
-        quiet_library_noise()
     mode = usable_mode(cfg.wandb.mode)  # once per process, not per run
     for r in resolved:
         r["wandb"]["usable_mode"] = mode
@@ -43,19 +55,36 @@ def hydra_main(cfg: DictConfig) -> None:
         import jax
 
         jax.distributed.initialize()
-    failed = [name for name, r in zip(names, resolved) if not run_guarded(BY_NAME[name], r, suite=len(names) > 1)]
+    failed = [r["mistake"] for r in resolved if not run_guarded(BY_NAME[r["mistake"]], r, suite=len(resolved) > 1)]
     if cfg.mistake == "all":
         print(f"report: {report.write_markdown(Path(cfg.results_dir))}")
     if failed:
         sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")
 
 
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    """A multirun's job that fails is reported in its one line and the sweep goes on (Hydra stops at SystemExit)."""
+    try:
+        run(cfg)
+    except SystemExit as stop:
+        if HydraConfig.get().mode != RunMode.MULTIRUN or stop.code in (0, None):
+            raise
+        print(stop.code if isinstance(stop.code, str) else f"error: exit status {stop.code}", file=sys.stderr)
+        FAILED_JOBS.append(f"#{HydraConfig.get().job.num} ({' '.join(HydraConfig.get().overrides.task)})")
+
+
 def main() -> None:
     try:
         check_overrides(sys.argv[1:])
+        named = any(a.partition("=")[0] == "mistake" for a in sys.argv[1:])
+        if not named and not {"--help", "-h", "--hydra-help"} & set(sys.argv[1:]):
+            raise UsageError(f"mistake=<name> is required; valid choices: {', '.join(GROUPS['mistake'])}")
     except ValueError as error:
         sys.exit(f"error: {error}")
     hydra_main()
+    if FAILED_JOBS:
+        sys.exit(f"error: {len(FAILED_JOBS)} job(s) of the sweep failed: {'; '.join(FAILED_JOBS)}; the others finished")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from ablations.tracking import MetricsSink
 from ablations.verdict import claim_line
 
 RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug")
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results"  # the committed reference results (README)
 
 
 def identity(resolved: dict) -> dict:
@@ -36,14 +37,36 @@ def run_directory(resolved: dict) -> Path:
 
 
 def environment() -> dict:
+    """What produced a run: versions (None for a distribution not installed), the commit and whether tracked
+    files had uncommitted changes (None without git or outside a repository), and the devices."""
     import flax
     import jax
     import optax
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    distributions = ("orbax-checkpoint", "wandb", "tensorflow-datasets", "tokenizers", "numpy", "scipy")
+    commit, changes = git_output("rev-parse", "HEAD"), git_output("status", "--porcelain", "--untracked-files=no")
     return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "git_commit": commit.stdout.strip() or None,
+            "optax": optax.__version__, **{name: distribution_version(name) for name in distributions},
+            "git_commit": (commit or "").strip() or None, "git_dirty": None if changes is None else bool(changes),
             "platform": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
+
+
+def distribution_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_output(*args: str) -> str | None:
+    """stdout of a git command run in this package's directory; None without git or outside a repository."""
+    try:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent)
+    except OSError:
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 def exclusive_lock(run_dir: Path):
@@ -67,6 +90,7 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
         verdict = json.loads((run_dir / "verdict.json").read_text())
         print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
               "pass run_name=<new> for a fresh run")
+        print_reference_comparison(run_dir, resolved)
         return verdict
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = exclusive_lock(run_dir)
@@ -92,6 +116,7 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     (run_dir / "timing.json").write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1),
                                                      "note": "wall time of the last session that trained it"}))
     print_verdict(spec, verdict)
+    print_reference_comparison(run_dir, resolved)
     if mode == "offline":
         print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
     return verdict
@@ -112,6 +137,60 @@ def refuse_changed_config(saved: Path, resolved: dict) -> None:
     if differing:
         raise UsageError(f"{saved.parent} holds a run whose config differs in {', '.join(differing)}; "
                          "resume with the same config, or pass run_name=<new> for a fresh run")
+
+
+def reference_run(run_dir: Path, resolved: dict) -> tuple[Path, list[str]] | None:
+    """The committed run of the same experiment, and the config keys it predates: the same directory name under
+    REFERENCE_DIR, else a run of the same mistake whose config agrees on every key it has (a key added to the
+    lab after it was recorded is listed). None when there is none, or when this run is that reference."""
+    now = dotted_keys(identity(resolved))
+    for candidate in sorted(REFERENCE_DIR.glob(f"**/{resolved['mistake']}/*/verdict.json")):
+        reference = candidate.parent
+        if reference.resolve() == run_dir.resolve():
+            return None
+        before = dotted_keys(identity(json.loads((reference / "config.json").read_text())))
+        if all(now.get(key, object()) == value for key, value in before.items()):
+            return reference, sorted(now.keys() - before.keys())
+    return None
+
+
+def compare_measurements(mine: dict, reference: dict) -> dict:
+    """Every number (or None: never reached the floor) of measurements.json ({variant: [per-seed {name: value}]})
+    against the reference's."""
+    pairs = [(f"{variant} seed #{i} {name}", value, reference[variant][i].get(name))
+             for variant, seeds in mine.items() if variant in reference
+             for i, values in enumerate(seeds) if i < len(reference[variant])
+             for name, value in values.items() if value is None or isinstance(value, (int, float))]
+    differing = [(where, a, b) for where, a, b in pairs if a != b]
+    gaps = [(abs(a - b), where, a, b) for where, a, b in differing
+            if isinstance(a, (int, float)) and isinstance(b, (int, float))]
+    return {"compared": len(pairs), "differing": len(differing), "largest": max(gaps, default=None)}
+
+
+def print_reference_comparison(run_dir: Path, resolved: dict) -> None:
+    """One line: this run's measurements against the committed reference (written once to reference.json)."""
+    found = reference_run(run_dir, resolved)
+    if found is None:
+        return
+    reference, newer_keys = found
+    result = compare_measurements(json.loads((run_dir / "measurements.json").read_text()),
+                                  json.loads((reference / "measurements.json").read_text()))
+    verdicts = [json.loads((d / "verdict.json").read_text())["verdict"] for d in (run_dir, reference)]
+    where = reference.relative_to(REFERENCE_DIR.parent)
+    if result["differing"] == 0:
+        line = f"identical to the reference {where} ({result['compared']} measurements, bit for bit)"
+    else:
+        gap = result["largest"]
+        largest = f"; largest |difference| {gap[0]:.3g} ({gap[1]}: {gap[2]:.6g} vs {gap[3]:.6g})" if gap else ""
+        line = (f"differs from the reference {where}: {result['differing']} of {result['compared']} measurements"
+                f"{largest}; verdict {'the same' if verdicts[0] == verdicts[1] else 'differs: ' + verdicts[1]}")
+    if newer_keys:
+        line += f" (the reference predates {', '.join(newer_keys)})"
+    print(f"   reference: {line}")
+    record = run_dir / "reference.json"
+    if not record.exists():
+        record.write_text(json.dumps({"reference": str(where), "predates": newer_keys, **result,
+                                      "same_verdict": verdicts[0] == verdicts[1], "line": line}, indent=1))
 
 
 def print_verdict(spec: MistakeSpec, verdict: dict) -> None:

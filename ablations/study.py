@@ -14,13 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from ablations import registry, studies
-from ablations.config import (CONF_DIR, GROUPS, UsageError, check_choices, check_overrides, check_value, defaults,
+from ablations.config import (GROUPS, UsageError, check_choices, check_overrides, check_value, composed, defaults,
                               dotted_keys, resolve, validate)
+from ablations.experiment import check_data
 from ablations.runs import quiet_library_noise, run_directory, run_guarded
 from ablations.studies import Axis, StudySpec
 from ablations.tracking import usable_mode
@@ -71,19 +71,18 @@ def split_arguments(study: StudySpec, argv: list[str]) -> tuple[tuple[Axis, ...]
 
 
 def point_configs(study: StudySpec, axes: tuple[Axis, ...], extra: list[str]) -> list[tuple[dict, dict]]:
-    """(axis values, resolved config) per point. Later overrides win: the mistake's registry settings, then
-    the study's overrides, then the axis values, then what the user typed."""
+    """(axis values, resolved config) per point, each composed by Hydra: the mistake's registry settings, then
+    the study's overrides, then the axis values, then what the user typed (later wins)."""
     spec, points = registry.lookup(study.mistake), []
     for values in itertools.product(*(axis.values for axis in axes)):
         at = dict(zip((axis.key for axis in axes), values))
-        overrides = [f"mistake={study.mistake}", *study.overrides, *(f"{k}={v}" for k, v in at.items()), *extra]
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
-        resolved = resolve(cfg, spec, {o.split("=", 1)[0] for o in overrides})
+        resolved = resolve(composed([f"mistake={study.mistake}", *study.overrides,
+                                     *(f"{k}={v}" for k, v in at.items()), *extra]))
         if study.broken:
             resolved["variants"] = {"broken": study.broken(at)}
         resolved["results_dir"] = str(Path(resolved["results_dir"]) / "studies" / study.name)
         validate(resolved)
+        check_data(spec, resolved)
         points.append((at, resolved))
     return points
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 
 import jax
@@ -40,8 +41,11 @@ class TrainSettings:
                                  f"train.log_every={self.log_every}")
         if self.warmup >= self.steps:
             raise ValueError(f"train.warmup={self.warmup} must be smaller than steps={self.steps}")
-        if self.lr <= 0 or self.warmup < 0 or self.weight_decay < 0 or self.grad_clip <= 0:
-            raise ValueError("train.lr and train.grad_clip must be > 0, train.warmup and train.weight_decay >= 0")
+        for name, lowest in (("lr", 0.0), ("grad_clip", 0.0), ("weight_decay", None), ("warmup", None)):
+            value = getattr(self, name)  # `not value > lowest` also refuses NaN, which compares false
+            if not math.isfinite(value) or (not value > lowest if lowest is not None else value < 0):
+                raise ValueError(f"train.{name}={value} must be a finite number "
+                                 f"{'> 0' if lowest is not None else '>= 0'}")
 
 
 def schedule(s: TrainSettings):

@@ -10,7 +10,6 @@ its group and grouped by `config.variant`: the plots show mean ± std over seeds
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
 import wandb_workspaces.reports.v2 as wr
@@ -113,18 +112,17 @@ def build_report(entries: list[tuple[dict, str]], project: str, entity: str | No
                      width="fluid")
 
 
-def api_key() -> str | None:
-    """The W&B API key if one is configured locally ($WANDB_API_KEY, then netrc / settings); no network."""
-    if key := os.environ.get("WANDB_API_KEY"):
-        return key
-    try:
-        import wandb
+def has_api_key() -> bool:
+    """Whether a W&B API key is configured locally ($WANDB_API_KEY, netrc or W&B settings); without one,
+    nothing touches the network."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    import wandb
 
-        with warnings.catch_warnings():  # `wandb.api` is deprecated in wandb 0.31 but still reads local auth
-            warnings.simplefilter("ignore")
-            return wandb.api.api_key or None
-    except Exception:  # a malformed netrc or a missing attribute means: no usable key
-        return None
+    try:  # loads a configured key without checking it with the server; False, not a prompt, without one
+        return wandb.login(prompt=False, verify=False)
+    except Exception:  # a malformed netrc means: no usable key
+        return False
 
 
 def publish(report: wr.Report) -> str | None:
@@ -132,7 +130,7 @@ def publish(report: wr.Report) -> str | None:
     when WANDB_MODE is offline/disabled."""
     if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
         return None
-    if not api_key():
+    if not has_api_key():
         return None
     if not report.entity:
         import wandb

@@ -32,7 +32,8 @@ def load_text(
     feature of split `tfds_split` of `tfds_name` from array_record files in
     `tfds_dir` (TFDS default when None); with `tfds_download` it first tries
     to download and prepare a missing dataset (needs network; TFDS retries
-    for minutes before giving up).
+    for minutes before giving up; most builders, tiny_shakespeare's among
+    them, also need TensorFlow: the `tfds` extra).
     """
     if source == "synthetic":
         return generate(synthetic or SyntheticSpec(), n_blocks, seed)
@@ -83,6 +84,11 @@ def _read_tfds(name: str, split: str, data_dir: str | None, download: bool) -> s
         try:
             builder.download_and_prepare(file_format="array_record")
         except Exception as error:  # network failures come in many exception types
+            if _is_missing_tensorflow(error):
+                raise DataError(
+                    f'TFDS needs TensorFlow to prepare {name!r}: pip install -e ".[tfds]", '
+                    "or use data=shakespeare (embedded) or data.source=text data.path=FILE"
+                ) from error
             raise DataError(
                 f"TFDS dataset {name!r} is not prepared in {where} and could not be "
                 f"downloaded ({_first_line(error)}); offline, use {_OFFLINE_CHOICES}"
@@ -98,6 +104,11 @@ def _read_tfds(name: str, split: str, data_dir: str | None, download: bool) -> s
         raise DataError(f"TFDS dataset {name!r}: {_first_line(error)}") from error
     texts = [record["text"] for record in records]
     return "".join(t.decode("utf-8") if isinstance(t, bytes) else t for t in texts)
+
+
+def _is_missing_tensorflow(error: Exception) -> bool:
+    """Most TFDS builders read their downloads with tf.io.gfile, imported only when preparing."""
+    return isinstance(error, ImportError) and (error.name or "").partition(".")[0] == "tensorflow"
 
 
 def _first_line(error: Exception) -> str:

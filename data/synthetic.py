@@ -25,10 +25,10 @@ _SYMBOLS = (
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """Shape of the synthetic source (defaults give 32-character blocks)."""
+    """Shape of the synthetic source (the lab's defaults: 16-character blocks, two to a 32-token window)."""
 
     alphabet_size: int = 64
-    span: int = 15
+    span: int = 7
     zipf_exponent: float = 1.1
 
     def __post_init__(self):

@@ -14,7 +14,7 @@ class GPTConfig:
     vocab_size: int = 96
     d_model: int = 64
     n_heads: int = 4
-    n_layers: int = 4
+    n_layers: int = 2
     ffn_mult: int = 4  # d_ff = ffn_mult * d_model
     max_len: int = 64  # training context; the learned table's size
     position: str = "rope"

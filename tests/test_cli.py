@@ -26,6 +26,21 @@ BAD_INPUTS = {
                                                            ["probe.length_factor=1.0", "above 1"]),
     "padding share outside (0, 1)": (["mistake=padding_mask", "probe.padding_share=1.5"],
                                      ["probe.padding_share=1.5", "between 0 and 1"]),
+    "no mistake named": (["seeds=2"], ["mistake=<name> is required", "all", "post_norm"]),
+    "a sweep without -m": (["mistake=all,post_norm"], ["mistake=all,post_norm", "-m"]),
+    "unknown model preset": (["mistake=narrow_ffn", "model=huge"], ["model='huge'", "tiny", "nanogpt_cpu"]),
+    "BPE without a vocabulary size": (["mistake=narrow_ffn", "data.tokenizer=bpe"],
+                                      ["data.tokenizer=bpe", "data.vocab_size"]),
+    "validation share outside (0, 1)": (["mistake=narrow_ffn", "data.val_fraction=1.5"], ["data.val_fraction=1.5"]),
+    "empty synthetic alphabet": (["mistake=narrow_ffn", "data.alphabet_size=0"], ["data.alphabet_size=0"]),
+    "tiny vocabulary of 0": (["mistake=tiny_vocab", "data.tiny_vocab_size=0"], ["data.tiny_vocab_size=0"]),
+    "more evaluation windows than the data has": (["mistake=narrow_ffn", "train.eval_windows=1000000"],
+                                                  ["train.eval_windows=1000000", "windows"]),
+    "TFDS offline without a local copy": (["mistake=narrow_ffn", "data.source=tfds", "data.tfds_download=false",
+                                           "data.tfds_dir=/nonexistent/tfds"], ["tiny_shakespeare", "data=shakespeare"]),
+    "learning rate NaN": (["mistake=narrow_ffn", "train.lr=nan"], ["train.lr=nan", "finite"]),
+    "a program larger than the machine": (["mistake=narrow_ffn", "train.seq_len=100000"],
+                                          ["train.seq_len=100000", "GiB", "this machine has"]),
 }
 
 
@@ -66,6 +81,32 @@ def test_real_text_through_the_local_text_path(tmp_path):
     assert all(m["unk_rate"] == 0.0 for m in measured["correct"])
     assert all(0.05 < m["unk_rate"] < 0.9 for m in measured["broken"])  # 15 characters cannot cover Shakespeare
     assert "entropy_floor" not in measured["correct"][0]  # no known floor for real text
+
+
+def test_text_too_short_for_one_window_is_one_line(tmp_path):
+    tiny = tmp_path / "three.txt"
+    tiny.write_text("abc")
+    results = tmp_path / "results"
+    result = run_lab("mistake=narrow_ffn", *TINY, "data.source=text", f"data.path={tiny}", f"results_dir={results}",
+                     "wandb.mode=disabled", check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "too few for one window" in lines[0], result.stderr
+    assert not results.exists()
+
+
+def test_a_sweep_with_one_bad_job_finishes_the_others(tmp_path):
+    result = run_lab("-m", "mistake=position_overflow,narrow_ffn", "model.position=learned", "dry_run=true",
+                     f"results_dir={tmp_path}", check=False)
+    assert "dry run: mistake=narrow_ffn" in result.stdout  # the job after the bad one ran
+    assert result.returncode != 0 and "1 job(s) of the sweep failed: #0 (mistake=position_overflow" in result.stderr
+
+
+def test_cfg_job_prints_what_runs_and_help_lists_the_choices():
+    shown = run_lab("mistake=post_norm", "--cfg", "job").stdout
+    assert "n_layers: 8" in shown and "lr: 0.003" in shown and "warmup: 0" in shown  # the registry's settings
+    assert "n_layers: 3" in run_lab("mistake=post_norm", "model.n_layers=3", "--cfg", "job").stdout  # typed wins
+    helped = run_lab("--help").stdout
+    assert all(name in helped for name in ("stale_kv_cache", "no_residual", "nanogpt_cpu", "shakespeare"))
 
 
 def test_sweep_fans_out_through_hydra_multirun(tmp_path):

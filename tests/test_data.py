@@ -60,7 +60,7 @@ def test_generate_blocks_copy_their_span_and_match_the_exact_entropy():
     spec = SyntheticSpec()
     n_blocks = 20_000
     text = generate(spec, n_blocks, seed=0)
-    assert len(text) == n_blocks * block_len(spec) == n_blocks * 32
+    assert len(text) == n_blocks * block_len(spec) == n_blocks * 16
     blocks = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(n_blocks, -1)
     fresh = blocks[:, : spec.span]  # [n_blocks, span]
     assert (blocks[:, spec.span] == ord("|")).all()
@@ -94,8 +94,8 @@ def test_loss_floor_hand_checked():
     assert mean_floor(spec, 6) == pytest.approx(2 * h / 6)
 
 
-def test_loss_floor_default_spec_over_two_blocks():
-    spec = SyntheticSpec()
+def test_loss_floor_over_two_32_character_blocks():
+    spec = SyntheticSpec(span=15)
     floor = loss_floor(spec, 64)
     fresh_targets = np.flatnonzero(floor)
     np.testing.assert_array_equal(fresh_targets, np.r_[0:14, 31:46, 63])

@@ -1,5 +1,7 @@
 """Text sources: synthetic, local files (with one-line errors), and TFDS offline."""
 
+import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -189,10 +191,32 @@ def test_tfds_failed_download_names_the_dataset_and_the_alternatives(
         raise ConnectionError("Failed to resolve 'raw.githubusercontent.com'")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_network)
-    _assert_one_line_data_error(
+    message = _assert_one_line_data_error(
         lambda: load_text("tfds", tfds_name="tiny_shakespeare", tfds_dir=str(tmp_path)),
         "'tiny_shakespeare'",
         "Failed to resolve",
         "data.source=synthetic",
         "data.source=text data.path=",
     )
+    assert "TensorFlow" not in message
+
+
+def test_tfds_without_tensorflow_names_it_and_the_extra(tmp_path, monkeypatch):
+    """tiny_shakespeare's builder reads its download with tf.io.gfile: without TensorFlow the
+    one line says so, not that the download failed."""
+    if "tensorflow" in sys.modules:
+        pytest.skip("TensorFlow is already imported in this process")
+    downloaded = str(resources.files("data").joinpath("tinyshakespeare.txt"))
+    monkeypatch.setattr(
+        tfds.download.DownloadManager, "download", lambda self, url: downloaded
+    )  # no network
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # no TensorFlow, even if installed
+    message = _assert_one_line_data_error(
+        lambda: load_text("tfds", tfds_name="tiny_shakespeare", tfds_dir=str(tmp_path)),
+        "TensorFlow",
+        "'tiny_shakespeare'",
+        'pip install -e ".[tfds]"',
+        "data=shakespeare",
+        "data.source=text data.path=FILE",
+    )
+    assert "could not be downloaded" not in message

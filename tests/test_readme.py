@@ -1,16 +1,34 @@
-"""The README's promises: its Python example runs, and CI runs its test command."""
+"""The README's promises: its Python examples run, and CI runs its test command."""
 import re
+import sys
 
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
+EXAMPLES = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def example(first_line: str) -> str:
+    (found,) = [text for text in EXAMPLES if text.startswith(first_line)]
+    return found
 
 
 def test_python_api_example_runs(capsys):
-    (example,) = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    exec(compile(example, "README.md", "exec"), {})
+    exec(compile(example("import jax\n"), "README.md", "exec"), {})
     printed = capsys.readouterr().out.split()
     assert printed[:2] == ["(2,", "16,"] and float(printed[-1]) > 1e-3  # stale cache differs from recompute
+
+
+def test_own_model_audit_example_audits_clear_on_the_probes_it_offers(tmp_path, monkeypatch):
+    from ablations import audit
+
+    (tmp_path / "my_model.py").write_text(example("# my_model.py"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    results = audit.audit(__import__("my_model").make)
+    sys.modules.pop("my_model")
+    assert {r["status"] for r in results} == {"clear", "not applicable"}
+    assert [r["mistake"] for r in results if r["status"] == "not applicable"] == [
+        "position_overflow", "tiny_vocab", "stale_kv_cache"]  # the README says which three it cannot see
 
 
 def test_ci_runs_the_readme_test_command():

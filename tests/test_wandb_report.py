@@ -110,9 +110,9 @@ def test_publish_without_key_never_saves(no_network, monkeypatch):
     calls = []
     monkeypatch.setattr(wr.Report, "save", lambda self, *a, **k: calls.append(self))
     report = wandb_report.build_report(ENTRIES, project="mistakes", entity=None)
-    assert wandb_report.api_key() is None
     assert wandb_report.publish(report) is None
     monkeypatch.delenv("WANDB_MODE")  # no key is enough on its own
+    assert wandb_report.has_api_key() is False
     assert wandb_report.publish(report) is None
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)  # a key, but offline mode: still nothing
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -1,0 +1,172 @@
+"""`python -m ablations.check [FACTORY] [key=value ...] [--json FILE] [--mistakes a,b]`: audit a transformer
+language model for the 11 classic mistakes at random initialisation, on a CPU, in seconds (ablations.audit).
+
+FACTORY is `module.path:callable`, importable from the Python path, returning an ablations.audit.AuditModel
+(default: the lab's GPT, ablations.adapters:lab_gpt). `key=value` overrides are passed to it. Exit status:
+0 every probe clear (or not applicable), 1 a mistake detected or a probe that failed, 2 a usage error."""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+from ablations.audit import DETECTORS, FactoryError, accepts, audit
+from model import names_of_all
+
+DEFAULT_FACTORY = "ablations.adapters:lab_gpt"
+EXIT_CLEAR, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+RULES = {d.mistake: d.rule for d in DETECTORS}  # "> 0.1": detected above the threshold, "< 1": below
+DIGITS = 4  # significant digits in the JSON: enough to compare, few enough that two commits diff cleanly
+
+
+class UsageError(ValueError):
+    """Bad input from the user; the message is the one line printed after `error: `."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's two-line usage error -> our one line
+        raise UsageError(message)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = Parser(prog="python -m ablations.check", description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("items", nargs="*", metavar="[FACTORY] [key=value ...]",
+                        help=f"module.path:callable returning an AuditModel (default {DEFAULT_FACTORY}), "
+                             "then overrides passed to it, e.g. d_model=32 seed=1 dtype=bfloat16")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON (stable, no timestamps)")
+    parser.add_argument("--mistakes", default="", metavar="a,b",
+                        help=f"switch these mistakes on in the lab's GPT; valid: {', '.join(names_of_all())}")
+    return parser.parse_args(argv)
+
+
+def parse_value(text: str):
+    """`32` -> 32, `1e-3` -> 0.001, `True` -> True, anything else (bfloat16, rope) stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def split_items(items: list[str]) -> tuple[str, dict]:
+    """[FACTORY] key=value ... -> (factory path, overrides)."""
+    named = bool(items) and "=" not in items[0]
+    factory, overrides = (items[0] if named else DEFAULT_FACTORY), {}
+    for item in items[1:] if named else items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"{item!r} is not key=value (expected [FACTORY] key=value ..., the factory first)")
+        overrides[key] = parse_value(value)
+    return factory, overrides
+
+
+def load_factory(path: str):
+    """`module.path:callable` -> the callable."""
+    module_name, sep, attribute = path.partition(":")
+    if not (sep and module_name and attribute):
+        raise UsageError(f"factory {path!r} is not module.path:callable")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UsageError(f"cannot import factory module {module_name!r} ({error}); expected module.path:callable "
+                         "importable from the Python path") from None
+    except Exception as error:  # the user's module may fail in any way while importing
+        raise UsageError(f"importing factory module {module_name!r} failed: {type(error).__name__}: {error}") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        found = "nothing" if factory is None else f"a {type(factory).__name__}"
+        raise UsageError(f"factory {path}: {module_name} has {found} named {attribute!r}, expected a callable "
+                         "returning an ablations.audit.AuditModel")
+    return factory
+
+
+def switched_mistakes(text: str, factory, path: str, overrides: dict) -> dict:
+    """--mistakes a,b -> overrides with mistakes=(a, b), checked against the 11 names."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        return overrides
+    unknown = [name for name in names if name not in names_of_all()]
+    if unknown:
+        raise UsageError(f"unknown mistake {unknown[0]!r}; valid choices: {', '.join(names_of_all())}")
+    if not accepts(factory, "mistakes"):
+        raise UsageError(f"--mistakes switches mistakes in the lab's GPT; factory {path} takes no mistakes argument")
+    if "mistakes" in overrides:
+        raise UsageError("mistakes given twice (--mistakes and mistakes=); give one")
+    return {**overrides, "mistakes": names}
+
+
+def number(value, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}g}"
+
+
+def table(results: list[dict]) -> str:
+    """One row per mistake: status (and a thin margin), value, rule, margin = value / threshold, why."""
+    rows = [("#", "mistake", "status", "value", "threshold", "margin", "why")]
+    for i, r in enumerate(results, 1):
+        status = r["status"] + (" (thin margin)" if r["thin_margin"] else "")
+        margin = "—" if r["margin"] is None else f"x{number(r['margin'])}"
+        why = r["why"].partition("; detected when ")[0]
+        rows.append((str(i), r["mistake"], status, number(r["value"]), RULES[r["mistake"]], margin, why))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
+
+
+def summary(results: list[dict]) -> str:
+    found = [r["mistake"] for r in results if r["status"] == "detected"]
+    counts = {s: sum(r["status"] == s for r in results) for s in ("clear", "not applicable", "error")}
+    return (f"{len(found)} of {len(results)} detected{': ' + ', '.join(found) if found else ''}; "
+            + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.{DIGITS}g}") if math.isfinite(value) else None
+    return value
+
+
+def as_json(path: str, overrides: dict, results: list[dict]) -> str:
+    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(overrides.items())}
+    body = {"factory": path, "overrides": overrides,
+            "results": [{k: rounded(v) for k, v in r.items()} for r in results]}
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def check_json_target(path: str | None) -> None:
+    """Fail before the audit, not after it, when --json points into a directory that does not exist."""
+    if path is not None and not Path(path).absolute().parent.is_dir():
+        raise UsageError(f"cannot write --json {path} (no directory {Path(path).absolute().parent})")
+
+
+def write_json(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as error:
+        raise UsageError(f"cannot write --json {path} ({error.strerror or error})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        check_json_target(args.json)
+        path, overrides = split_items(args.items)
+        factory = load_factory(path)
+        overrides = switched_mistakes(args.mistakes, factory, path, overrides)
+        results = audit(factory, overrides, name=path)
+        if args.json:
+            write_json(args.json, as_json(path, overrides, results))
+    except (UsageError, FactoryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = " ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in overrides.items())
+    print(f"audit of {path} {settings}".rstrip() + " at random initialisation\n")
+    print(table(results) + "\n\n" + summary(results))
+    return EXIT_FOUND if any(r["status"] in ("detected", "error") for r in results) else EXIT_CLEAR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

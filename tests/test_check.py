@@ -1,0 +1,223 @@
+"""`python -m ablations.check`: no false alarm on the correct GPT, every mistake seen by its probe, any linen
+module audited, one-line usage errors, a failing probe contained, stable JSON.
+
+Small models only (d_model 16 and 32, 1-8 layers, 16 tokens); each config compiles once per process, seeds
+reuse it. CLI runs share a JAX compilation cache (a temporary directory) so the second costs little."""
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import flax.linen as nn
+import pytest
+
+from ablations import audit, check
+from ablations.adapters import from_linen, hf_gpt2, lab_gpt
+from model import names_of_all
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS, SIZES, DTYPES = (0, 1, 2), (16, 32), ("float32", "bfloat16")
+KEYS = ["mistake", "status", "value", "threshold", "margin", "why", "thin_margin"]
+
+
+# ---------------------------------------------------------------- the lab's GPT, through the Python API
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d_model", SIZES)
+def test_correct_gpt_raises_no_alarm(d_model, dtype):
+    for seed in SEEDS:
+        results = audit.audit(lab_gpt, {"d_model": d_model, "dtype": dtype, "seed": seed})
+        assert [r["mistake"] for r in results] == list(names_of_all())
+        assert all(list(r) == KEYS for r in results)
+        statuses = {r["mistake"]: r["status"] for r in results}
+        assert not [r for r in results if r["status"] in ("detected", "error")], results
+        # every probe measured something: only the position probe may not see RoPE under bfloat16 rounding
+        blind = {"position_overflow"} if dtype == "bfloat16" else set()
+        assert {m for m, s in statuses.items() if s != "clear"} <= blind, statuses
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", names_of_all())
+def test_each_mistake_is_detected_by_its_probe(name):
+    [result] = audit.audit(lab_gpt, {"d_model": 16, "mistakes": (name,)}, only=(name,))
+    assert result["status"] == "detected", result
+    assert not result["thin_margin"], result
+
+
+def test_a_probe_that_raises_is_reported_and_the_others_still_run():
+    def exploding_decoder(**overrides):
+        def generate(*args):
+            raise RuntimeError("decoder exploded")
+        return dataclasses.replace(lab_gpt(**overrides), generate=generate)
+
+    results = {r["mistake"]: r for r in audit.audit(exploding_decoder, {"d_model": 16})}
+    assert results["stale_kv_cache"]["status"] == "error"
+    assert "RuntimeError: decoder exploded" in results["stale_kv_cache"]["why"]
+    assert {r["status"] for m, r in results.items() if m != "stale_kv_cache"} == {"clear"}
+
+
+# ---------------------------------------------------------------- any Flax linen module
+
+
+class Block(nn.Module):
+    d_model: int
+
+    @nn.compact
+    def __call__(self, x, allowed):  # x [B, T, D], allowed [B, 1, T, T]
+        x = x + nn.MultiHeadDotProductAttention(num_heads=2)(nn.LayerNorm()(x), mask=allowed)
+        return x + nn.Dense(self.d_model)(nn.gelu(nn.Dense(4 * self.d_model)(nn.LayerNorm()(x))))
+
+
+class TinyLM(nn.Module):
+    """A user's model, written without the lab: pre-norm, tied, no position code (the causal mask orders)."""
+    vocab_size: int
+    d_model: int
+    n_layers: int
+    causal: bool = True
+
+    @nn.compact
+    def __call__(self, tokens, mask):  # [B, T] int32, [B, T] bool -> [B, T, V]
+        embed = nn.Embed(self.vocab_size, self.d_model)
+        causal = nn.make_causal_mask(tokens) if self.causal else None
+        allowed = nn.combine_masks(nn.make_attention_mask(mask, mask), causal)  # [B, 1, T, T]
+        x = embed(tokens)
+        for i in range(self.n_layers):
+            x = Block(self.d_model, name=f"block_{i}")(x, allowed)
+        return embed.attend(nn.LayerNorm()(x))
+
+
+def tiny_lm(vocab_size=64, d_model=16, n_layers=2, seed=0, causal=True):
+    return from_linen(TinyLM(vocab_size, d_model, n_layers, causal), vocab_size, seed=seed)
+
+
+@pytest.mark.slow
+def test_a_linen_module_is_audited_and_its_leak_found():
+    results = {r["mistake"]: r for r in audit.audit(tiny_lm)}
+    assert not [r for r in results.values() if r["status"] in ("detected", "error")], results
+    unavailable = {"position_overflow", "tiny_vocab", "stale_kv_cache"}  # no max_len, tokenizer, generate given
+    assert {m for m, r in results.items() if r["status"] == "not applicable"} == unavailable
+    assert results["narrow_ffn"]["value"] == pytest.approx(4.0) and results["untied_embeddings"]["value"] == 1.0
+    [leak] = audit.audit(tiny_lm, {"causal": False}, only=("norm_wrong_axis",))
+    assert leak["status"] == "detected", leak
+
+
+@pytest.mark.slow
+def test_hugging_face_flax_gpt2_is_audited_clear():
+    pytest.importorskip("transformers", reason="optional extra: pip install -e '.[hf]'")
+    results = {r["mistake"]: r for r in audit.audit(hf_gpt2, {"d_model": 16})}
+    assert not [r for r in results.values() if r["status"] in ("detected", "error")], results
+    assert results["position_overflow"]["why"].startswith("raises past max_len=4")  # its causal mask is max_len long
+    assert {m for m, r in results.items() if r["status"] == "not applicable"} == {"tiny_vocab"}  # no tokenizer given
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory):
+    """One JAX persistent compilation cache for this module's CLI runs (JAX's own env settings)."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
+def run_check(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ablations.check", *args], check=False, cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    """The table's rows: `#  mistake  status ...` lines, split on runs of 2+ spaces."""
+    return [re.split(r"\s{2,}", line) for line in stdout.splitlines() if re.match(r"\d+\s{2,}", line)]
+
+
+@pytest.mark.slow
+def test_cli_audits_the_lab_gpt_clear_with_identical_json(tmp_path, compile_cache):
+    runs = [run_check("--json", str(tmp_path / f"{i}.json"), env=compile_cache) for i in range(2)]
+    first, second = ((tmp_path / f"{i}.json").read_text() for i in range(2))
+    assert first == second
+    body = json.loads(first)
+    assert body["factory"] == check.DEFAULT_FACTORY and [list(r) for r in body["results"]] == [KEYS] * 11
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        rows = table_rows(run.stdout)
+        assert [row[1] for row in rows] == list(names_of_all())
+        assert [row[2] for row in rows] == [r["status"] + " (thin margin)" * r["thin_margin"] for r in body["results"]]
+    assert {r["status"] for r in body["results"]} <= {"clear", "not applicable"}
+
+
+@pytest.mark.slow
+def test_cli_mistakes_switch_on_and_are_detected(tmp_path, compile_cache):
+    # mistakes outside the forward pass: the compiled forward and decoding come from the cache of the run above
+    run = run_check("--mistakes", "argmax_gradient,tiny_vocab", "--json", str(tmp_path / "out.json"),
+                    env=compile_cache)
+    assert run.returncode == 1, run.stderr
+    statuses = {r["mistake"]: r["status"] for r in json.loads((tmp_path / "out.json").read_text())["results"]}
+    assert statuses["argmax_gradient"] == statuses["tiny_vocab"] == "detected"
+    assert "2 of 11 detected: argmax_gradient, tiny_vocab" in run.stdout
+
+
+CLI_ERRORS = {
+    "factory that does not import": (["no_such_module:make"], ["no_such_module", "module.path:callable"]),
+    "factory that returns the wrong thing": (["builtins:dict"], ["builtins:dict", "dict", "AuditModel"]),
+    "unknown mistake": (["--mistakes", "no_residuals"], ["no_residuals", "post_norm", "stale_kv_cache"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CLI_ERRORS, ids=list(CLI_ERRORS))
+def test_cli_usage_error_is_one_line_and_exit_2(case):
+    args, expected = CLI_ERRORS[case]
+    run = run_check(*args)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    assert all(word in lines[0] for word in expected), lines[0]
+
+
+MORE_ERRORS = {
+    "no colon": (["ablations.adapters"], ["ablations.adapters", "module.path:callable"]),
+    "missing callable": (["ablations.adapters:nope"], ["nope", "callable"]),
+    "unknown override": (["d_modell=3"], ["d_modell", "d_model"]),
+    "bad override value": (["n_heads=5"], ["n_heads=5", "d_model=32"]),
+    "not key=value": (["ablations.adapters:lab_gpt", "deep"], ["'deep'", "key=value"]),
+    "non-positive size": (["n_layers=0"], ["n_layers=0", "positive"]),
+    "mistakes for a factory without them": (["ablations.adapters:hf_gpt2", "--mistakes", "post_norm"],
+                                            ["ablations.adapters:hf_gpt2", "mistakes"]),
+    "unknown flag": (["--jsn", "x"], ["--jsn"]),
+}
+
+
+@pytest.mark.parametrize("case", MORE_ERRORS, ids=list(MORE_ERRORS))
+def test_usage_errors_in_process(case, capsys):
+    args, expected = MORE_ERRORS[case]
+    assert check.main(args) == check.EXIT_USAGE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and all(w in lines[0] for w in expected), lines
+
+
+def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
+    monkeypatch.setattr(check, "audit", lambda *args, **kwargs: pytest.fail("audited before checking --json"))
+    assert check.main(["--json", "/nonexistent/dir/out.json"]) == check.EXIT_USAGE
+    assert capsys.readouterr().err.startswith("error: cannot write --json /nonexistent/dir/out.json (no directory")
+
+
+# ---------------------------------------------------------------- the calibration behind the thresholds
+
+
+def test_calibration_margin_is_the_nearer_side_and_the_table_flags_cross_detections():
+    from ablations import calibrate
+
+    post_norm = audit.DETECTORS[0]  # fires above 5
+    row = lambda model, value, status: {"model": model, "mistake": "post_norm", "value": value, "status": status,
+                                        "d_model": 16, "dtype": "float32", "seed": 0, "why": ""}
+    correct = [row("correct", 1.0, "clear"), row("correct", 1.33, "clear")]
+    broken = [row("post_norm", 25.0, "detected"), row("post_norm", 19.9, "detected")]
+    assert calibrate.margin(post_norm, correct, broken) == "x3.76"  # 5 / 1.33 < 19.9 / 5
+    assert calibrate.margin(post_norm, correct, [row("post_norm", 10.0, "detected")]) == "x2"  # 10 / 5 < 5 / 1.33
+    text = calibrate.table(correct + broken + [row("no_residual", 6.0, "detected")])
+    assert "| 1 | post_norm | 1 .. 1.33 | 19.9 .. 25 | > 5 | x3.76 | clear 2 / detected 2 | 6 .. 6 |" in text
+    assert "no_residual -> post_norm" in text

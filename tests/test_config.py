@@ -1,0 +1,41 @@
+"""The config: composed by Hydra from the dataclasses' defaults, presets and the registry's settings."""
+import dataclasses
+
+import pytest
+
+from ablations.config import GROUPS, UsageError, check_overrides, composed, dotted_keys, resolve, validate
+from ablations.registry import MISTAKES
+from ablations.train import TrainSettings
+from data import SyntheticSpec
+from model import GPTConfig
+
+
+@pytest.mark.parametrize("spec", MISTAKES, ids=lambda spec: spec.name)
+def test_each_mistake_composes_with_its_registry_settings_and_the_command_line_wins(spec):
+    resolved = dotted_keys(resolve(composed([f"mistake={spec.name}"])))
+    assert resolved["mistake"] == spec.name
+    assert all(resolved[key] == value for key, value in spec.settings.items())
+    typed = dotted_keys(resolve(composed([f"mistake={spec.name}", "model.n_layers=3", "train.lr=0.5"])))
+    assert typed["model.n_layers"] == 3 and typed["train.lr"] == 0.5
+
+
+def test_defaults_are_the_dataclasses_defaults():
+    base = resolve(composed(["mistake=all"]))
+    train = dataclasses.asdict(TrainSettings())
+    assert base["steps"] == train.pop("steps") and base["train"] == train
+    assert all(base["model"][key] == getattr(GPTConfig(), key) for key in base["model"])
+    assert all(base["data"][key] == value for key, value in dataclasses.asdict(SyntheticSpec()).items())
+    assert set(GROUPS["model"]) == {"tiny", "nanogpt_cpu", "gpt2_small"}
+    assert resolve(composed(["mistake=all", "model=nanogpt_cpu"]))["model"]["d_model"] == 128
+
+
+def test_a_sweep_needs_multirun():
+    with pytest.raises(UsageError, match="add -m"):
+        check_overrides(["mistake=post_norm,no_residual"])
+    check_overrides(["-m", "mistake=post_norm,no_residual"])
+
+
+def test_memory_lower_bound_refuses_what_cannot_fit():
+    resolved = resolve(composed(["mistake=narrow_ffn", "train.seq_len=100000"]))
+    with pytest.raises(UsageError, match=r"train.seq_len=100000 .* needs at least [\d,.]+ GiB .* this machine has"):
+        validate(resolved)

@@ -1,0 +1,72 @@
+"""What each run records about the environment that produced it (environment.json)."""
+import subprocess
+from importlib import metadata
+
+from conftest import ROOT
+
+from ablations.runs import distribution_version, environment
+
+RECORDED = ("orbax-checkpoint", "wandb", "tensorflow-datasets", "tokenizers", "numpy", "scipy")
+
+
+def test_environment_records_distribution_versions_and_git_state():
+    recorded = environment()
+    for name in RECORDED:
+        assert recorded[name] == metadata.version(name), name
+    for key in ("python", "jax", "flax", "optax", "platform", "devices"):
+        assert recorded[key], key
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                            capture_output=True, text=True).stdout
+    in_repository = head.returncode == 0
+    assert recorded["git_commit"] == (head.stdout.strip() if in_repository else None)
+    assert recorded["git_dirty"] is (bool(status) if in_repository else None)
+
+
+def test_missing_distribution_and_missing_git_are_recorded_as_none(monkeypatch):
+    assert distribution_version("no-such-distribution-for-the-lab") is None
+    monkeypatch.setenv("PATH", "")  # no git executable to be found
+    recorded = environment()
+    assert recorded["git_commit"] is None and recorded["git_dirty"] is None
+
+
+# ---------------------------------------------------------------- the comparison with the committed reference
+
+
+def fake_run(directory, config, value, verdict="reproduced"):
+    import json
+
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    (directory / "verdict.json").write_text(json.dumps({"verdict": verdict}))
+    (directory / "measurements.json").write_text(json.dumps(
+        {"correct": [{"val_loss": 1.5, "steps_to_floor": None}], "broken": [{"val_loss": value, "n_params": 10}]}))
+    return directory
+
+
+def test_a_run_is_compared_with_the_reference_of_the_same_experiment(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ablations import runs
+
+    config = {"mistake": "no_residual", "steps": 100, "model": {"n_layers": 8}, "results_dir": "x", "run_name": None}
+    monkeypatch.setattr(runs, "REFERENCE_DIR", tmp_path / "results")
+    reference = fake_run(tmp_path / "results" / "no_residual" / "abc", config, 3.25)
+    newer = {**config, "probe": {"padding_share": 0.5}}  # a key added to the lab after the reference was recorded
+    same = fake_run(tmp_path / "runs" / "same", newer, 3.25)
+    runs.print_reference_comparison(same, newer)
+    line = capsys.readouterr().out
+    assert "identical to the reference results/no_residual/abc (4 measurements, bit for bit)" in line
+    assert "predates probe.padding_share" in line and json.loads((same / "reference.json").read_text())["differing"] == 0
+
+    moved = fake_run(tmp_path / "runs" / "moved", config, 3.0, verdict="inconclusive")
+    runs.print_reference_comparison(moved, config)
+    line = capsys.readouterr().out
+    assert "differs from the reference results/no_residual/abc: 1 of 4 measurements" in line
+    assert "largest |difference| 0.25 (broken seed #0 val_loss: 3 vs 3.25)" in line and "verdict differs" in line
+
+    other = fake_run(tmp_path / "runs" / "other", {**config, "steps": 200}, 3.0)  # another experiment: no reference
+    runs.print_reference_comparison(other, {**config, "steps": 200})
+    assert capsys.readouterr().out == "" and not (other / "reference.json").exists()
+    runs.print_reference_comparison(reference, config)  # the reference itself (a maintainer regenerating it)
+    assert capsys.readouterr().out == ""
