@@ -113,7 +113,7 @@ def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
     s, seeds = bench.settings, list(range(bench.seeds))
     state = init_state(bench.model, s, seeds)
     size = n_params(seed_slice(state["params"], 0))
-    chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1, False)
+    chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
     tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
     seed_array = jnp.asarray(seeds)
     tic = time.perf_counter()

@@ -181,7 +181,7 @@ def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds:
         manager, state, start = open_checkpoints(ckpt_dir, state)
     sink.truncate_after(start)
     mesh = data_mesh(s.batch_size)
-    chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, model_cfg.mistakes.argmax_gradient, mesh)
+    chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, mesh)
     evaluate = make_eval(model_cfg)
     val_inputs, val_targets = data_lib.eval_windows(corpus.tokens.val, s.eval_windows, s.seq_len, corpus.tokens.align)
     state, train_tokens = replicate(state, mesh), replicate(jax.numpy.asarray(corpus.tokens.train), mesh)

@@ -48,25 +48,30 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 class MetricsSink:
-    """Appends rows to `<variant_dir>/metrics.jsonl` and mirrors them to W&B."""
+    """Appends rows to `<variant_dir>/metrics.jsonl`, the source of truth, and mirrors them to W&B: one run per
+    seed. Online, rows go to W&B as they come and a resumed run continues the same W&B run (its id). Offline,
+    where W&B cannot resume a run, the mirror is written once, from the JSONL, when the variant finishes: a run
+    killed and resumed any number of times still leaves one offline run per seed."""
 
     def __init__(self, variant_dir: Path, seeds, *, mode: str, project: str, entity, group: str, config: dict):
         self.path = variant_dir / "metrics.jsonl"
-        self.runs = {}
-        if mode == "disabled":
-            return
+        self.seeds, self.mode, self.runs, self.summaries = list(seeds), mode, {}, {}
+        self.settings = dict(project=project, entity=entity, group=group, resume="allow", dir=str(variant_dir),
+                             config=config, reinit="create_new")
+        if mode == "online":
+            self.runs = {seed: self.start(seed) for seed in self.seeds}
+
+    def start(self, seed: int):
         import wandb
 
-        for seed in seeds:
-            run_id = f"{group}-{config['variant']}-s{seed}"
-            settings = dict(project=project, entity=entity, group=group, name=run_id, id=run_id, resume="allow",
-                            dir=str(variant_dir), mode=mode, config={**config, "seed": seed},
-                            reinit="create_new", settings=wandb.Settings(silent=True))
-            try:
-                self.runs[seed] = wandb.init(**settings)
-            except Exception as error:  # a bad key or unreachable server must not stop the science
-                warnings.warn(f"W&B {mode} failed ({type(error).__name__}); falling back to offline", stacklevel=2)
-                self.runs[seed] = wandb.init(**{**settings, "mode": "offline"})
+        run_id = f"{self.settings['group']}-{self.settings['config']['variant']}-s{seed}"
+        settings = dict(self.settings, name=run_id, id=run_id, mode=self.mode,
+                        config={**self.settings["config"], "seed": seed}, settings=wandb.Settings(silent=True))
+        try:
+            return wandb.init(**settings)
+        except Exception as error:  # a bad key or unreachable server must not stop the science
+            warnings.warn(f"W&B {self.mode} failed ({type(error).__name__}); falling back to offline", stacklevel=2)
+            return wandb.init(**{**settings, "mode": "offline"})
 
     def truncate_after(self, step: int) -> None:
         """On resume: keep only rows up to the restored checkpoint's step."""
@@ -80,13 +85,24 @@ class MetricsSink:
             os.fsync(f.fileno())
         for row in rows:
             if row["seed"] in self.runs:
-                values = {k: v for k, v in row.items() if k not in ("seed", "variant", "step")}
-                self.runs[row["seed"]].log(values, step=row["step"])
+                self.runs[row["seed"]].log(values_of(row), step=row["step"])
 
     def summarize(self, seed: int, values: dict) -> None:
-        if seed in self.runs:
-            self.runs[seed].summary.update(values)
+        self.summaries[seed] = {**self.summaries.get(seed, {}), **values}
 
     def close(self) -> None:
-        for run in self.runs.values():
+        """Finish the W&B runs; offline, first write each seed's run from the JSONL."""
+        if self.mode == "offline":
+            rows = read_jsonl(self.path)
+            for seed in self.seeds:
+                self.runs[seed] = self.start(seed)
+                for row in rows:
+                    if row["seed"] == seed:
+                        self.runs[seed].log(values_of(row), step=row["step"])
+        for seed, run in self.runs.items():
+            run.summary.update(self.summaries.get(seed, {}))
             run.finish()
+
+
+def values_of(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("seed", "variant", "step")}

@@ -92,9 +92,9 @@ def replicate(tree, mesh: Mesh | None):
     return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P()))
 
 
-def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align: int, argmax_gradient: bool,
-                     mesh: Mesh | None = None):
-    """jit((state, tokens, seeds [S], start_step) -> (state, metrics of the chunk's last step [S, ...]))."""
+def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align: int, mesh: Mesh | None = None):
+    """jit((state, tokens, seeds [S], start_step) -> (state, metrics of the chunk's last step [S, ...])). The
+    objective is the model's: mistake 9 (cfg.mistakes.argmax_gradient) trains through argmax."""
     model, opt, lr_at = GPT(cfg), optimizer(s), schedule(s)
     split = (lambda x: x) if mesh is None else (
         lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P("data"))))  # bt: b over devices
@@ -102,7 +102,8 @@ def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align:
     def one_seed_step(params, opt_state, diverged_at, tokens, seed, step):
         inputs, targets = sample_batch(tokens, batch_key(seed, step), s.batch_size, s.seq_len, align)
         inputs, targets = split(inputs), split(targets)
-        loss_fn = lambda p: next_token_loss(model.apply(p, inputs), targets, argmax_gradient=argmax_gradient)
+        loss_fn = lambda p: next_token_loss(model.apply(p, inputs), targets,
+                                                  argmax_gradient=cfg.mistakes.argmax_gradient)
         (objective, cross_entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, new_opt_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)

@@ -19,7 +19,7 @@ TOKENS = jax.random.randint(jax.random.key(0), (4000,), 0, 20)
 
 def losses(cfg: GPTConfig, chunks: int, mesh=None, seeds=(0, 1)):
     state = init_state(cfg, SETTINGS, list(seeds))
-    chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1, False, mesh)
+    chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1, mesh)
     out = []
     for i in range(chunks):
         state, metrics = chunk(state, TOKENS, jnp.array(seeds), i * SETTINGS.log_every)
@@ -94,7 +94,7 @@ def resident_mb() -> float:
 def test_memory_does_not_grow_with_steps():
     cfg = GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
     state = init_state(cfg, SETTINGS, [0, 1])
-    chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1, False)
+    chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1)
     seeds = jnp.array([0, 1])
     for i in range(20):  # warm up: compilation and allocator pools
         state, metrics = chunk(state, TOKENS, seeds, i * SETTINGS.log_every)

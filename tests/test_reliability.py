@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import ROOT, TINY, run_lab
+from wandb_records import history
 
 LONGER = [a for a in TINY if not a.startswith(("steps=", "train.ckpt_every="))] + [
     "steps=24", "train.ckpt_every=4", "wandb.mode=disabled"]
@@ -53,20 +54,43 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference):
     assert comparable(reference / "padding_mask" / "killed") == comparable(reference / "padding_mask" / "reference")
 
 
-def test_sigterm_checkpoints_says_how_to_resume_and_resumes(reference):
-    args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
-            "run_name=terminated"]
-    metrics = reference / "padding_mask" / "terminated" / "correct" / "metrics.jsonl"
+def terminate_after_two_rows(args: list[str], metrics) -> str:
+    """Start a run, SIGTERM it once its metrics hold two rows; its stderr."""
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0 and "Resume with the same command" in stderr, stderr
+    assert process.returncode != 0, stderr
+    return stderr
+
+
+def test_sigterm_checkpoints_says_how_to_resume_and_resumes(reference):
+    args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
+            "run_name=terminated"]
+    stderr = terminate_after_two_rows(args, reference / "padding_mask" / "terminated" / "correct" / "metrics.jsonl")
+    assert "Resume with the same command" in stderr, stderr
     run_lab(*args[3:])
     assert comparable(reference / "padding_mask" / "terminated") == \
         comparable(reference / "padding_mask" / "reference")
+
+
+@pytest.mark.slow
+def test_a_stopped_and_resumed_offline_run_is_one_wandb_run_per_variant_and_seed(tmp_path):
+    offline = [a for a in LONGER if not a.startswith("wandb.")] + ["wandb.mode=offline", "run_name=offline"]
+    args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *offline, f"results_dir={tmp_path}"]
+    run = tmp_path / "padding_mask" / "offline"
+    terminate_after_two_rows(args, run / "correct" / "metrics.jsonl")
+    run_lab(*args[3:])
+    seeds = int(next(a for a in TINY if a.startswith("seeds=")).split("=")[1])
+    for variant in ("correct", "broken"):
+        folders = sorted((run / variant / "wandb").glob("offline-run-*"))
+        assert [f.name.rsplit("-", 1)[1] for f in folders] == [f"s{seed}" for seed in range(seeds)], folders
+        (wandb_file,) = (run / variant / "wandb").glob(f"offline-run-*-s{seeds - 1}/run-*.wandb")
+        local = [json.loads(line) for line in (run / variant / "metrics.jsonl").read_text().splitlines()]
+        assert [row["_step"] for row in history(wandb_file)] == [row["step"] for row in local
+                                                                 if row["seed"] == seeds - 1]
 
 
 def test_corrupt_newest_checkpoint_falls_back_with_a_warning(reference):
