@@ -147,8 +147,12 @@ def torch_reference(python: str) -> dict | None:
     """The PyTorch eager baseline of nanogpt-cpu (`ablations.torch_reference`), timed in its own process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "reference.json"
-        done = subprocess.run([python, "-m", "ablations.torch_reference", "--out", str(out)],
-                              cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+        try:
+            done = subprocess.run([python, "-m", "ablations.torch_reference", "--out", str(out)],
+                                  cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+        except OSError as error:  # no such interpreter, or not executable
+            print(f"PyTorch eager baseline not measured ({python}: {error.strerror or error})")
+            return None
         if done.returncode:
             why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             print(f"PyTorch eager baseline not measured ({python}: {why})")

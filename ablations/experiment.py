@@ -2,15 +2,10 @@
 names) trained on the same seeds and batches, then measured by the registry's probes and judged by its rules."""
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import dataclasses
 import functools
 import json
-import signal
-import threading
 import time
-import warnings
 from pathlib import Path
 
 import jax
@@ -21,6 +16,8 @@ from tqdm import tqdm
 import data as data_lib
 from ablations import measures
 from ablations import probes as probe_lib
+from ablations.checkpoints import ORBAX_LOCK, checkpoint_writes, open_checkpoints
+from ablations.concurrency import StopRequest, Stopped, train_concurrently
 from ablations.config import variant_model
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, read_jsonl
@@ -83,93 +80,6 @@ def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.Pro
     span = corpus.synthetic.span if corpus.synthetic else None
     return probe_lib.ProbeInputs(inputs, targets, long_inputs, long_targets, t.unk_id, corpus.bytes_per_token,
                                  corpus.oov_alphabet, span, probe["padding_share"])
-
-
-# orbax coordinates asynchronous saves through process-wide state (operation ids): two managers saving
-# at once from the two variants' threads can wait on each other forever (seen: a 300 s timeout). So
-# saves are synchronous, and the threads take turns for every orbax operation.
-ORBAX_LOCK = threading.Lock()
-
-
-def checkpoint_manager(directory: Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(
-        max_to_keep=2, enable_async_checkpointing=False))
-
-
-def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManager, dict, int]:
-    """The manager, and the state of the newest checkpoint that restores (step 0: none yet). An
-    unreadable checkpoint is moved aside (kept as <step>.unreadable) with a warning, never silently."""
-    manager = checkpoint_manager(directory)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    steps = sorted(manager.all_steps(), reverse=True)
-    for step in steps:
-        try:
-            return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
-        except Exception as error:  # orbax raises many kinds for truncated or garbled files
-            warnings.warn(f"checkpoint {directory}/{step} is unreadable ({type(error).__name__}); kept as "
-                          f"{step}.unreadable, trying the previous one", stacklevel=2)
-            (directory / str(step)).rename(directory / f"{step}.unreadable")
-            manager.reload()
-    if steps:
-        raise RuntimeError(f"no checkpoint in {directory} is readable; move it away to start over")
-    return manager, state, 0
-
-
-@contextlib.contextmanager
-def checkpoint_writes(directory: Path):
-    """One orbax write at a time (ORBAX_LOCK). orbax reports a failed write as a ValueError of its own;
-    make it the OSError it is, in one line, so the runner says "cannot write results"."""
-    try:
-        with ORBAX_LOCK:
-            yield
-    except (ValueError, RuntimeError) as error:
-        text = f"{error} {error.__cause__ or ''}"
-        if "os_error_code" not in text and "Error writing" not in text:
-            raise  # not a write failure: a bug, with its traceback
-        reason = "No space left on device" if "os_error_code='28'" in text else str(error).splitlines()[0][:200]
-        raise OSError(f"checkpoint write under {directory} failed: {reason}") from error
-
-
-class StopRequest:
-    """Ctrl-C / SIGTERM (or an error in the paired variant) set a flag; each training loop checkpoints at
-    the end of its chunk and stops cleanly. Installed in the main thread, read by the training threads."""
-
-    def __init__(self):
-        self.signal = None
-
-    def __enter__(self):
-        self.previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def handle(self, signum, frame):
-        self.signal = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-class Stopped(Exception):
-    """Training was stopped by a signal after a checkpoint; the same command resumes it."""
-
-
-def train_concurrently(jobs, stop: StopRequest) -> list:
-    """Run the variants' training jobs at once, one thread each: the suite's small models keep about
-    one core busy per op, so on 2 cores a pair trains in ~55% of the sequential time. An error in one
-    job stops the other at its next chunk (checkpointed); the error is raised, not the stop it caused."""
-    def guarded(job):
-        try:
-            return job()
-        except BaseException as error:
-            stop.signal = stop.signal or f"the error in the paired variant ({type(error).__name__})"
-            raise
-
-    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
-        futures = [pool.submit(guarded, job) for job in jobs]
-    errors = sorted((f.exception() for f in futures if f.exception()), key=lambda e: isinstance(e, Stopped))
-    if errors:
-        raise errors[0]
-    return [f.result() for f in futures]
 
 
 def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds: list[int], sink: MetricsSink,

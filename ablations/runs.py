@@ -81,7 +81,8 @@ def exclusive_lock(run_dir: Path):
 
 def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     from ablations import figures
-    from ablations.experiment import Stopped, run_pair
+    from ablations.concurrency import Stopped
+    from ablations.experiment import run_pair
 
     run_dir = run_directory(resolved)
     saved = run_dir / "config.json"

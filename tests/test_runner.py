@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import TINY, run_lab
 
-from ablations.experiment import StopRequest, Stopped, train_concurrently
+from ablations.concurrency import StopRequest, Stopped, train_concurrently
 from ablations.registry import MISTAKES
 from ablations.rules import EXACT, STATISTICAL, Invariant
 
