@@ -55,6 +55,9 @@ def run(cfg: DictConfig) -> None:
         import jax
 
         jax.distributed.initialize()
+        if jax.process_count() > 1:
+            print(f"warning: multi-host is untested: all {jax.process_count()} processes write the same results "
+                  "(README, Performance and scale)", file=sys.stderr)
     failed = [r["mistake"] for r in resolved if not run_guarded(BY_NAME[r["mistake"]], r, suite=len(resolved) > 1)]
     if cfg.mistake == "all":
         print(f"report: {report.write_markdown(Path(cfg.results_dir))}")
