@@ -437,8 +437,9 @@ class Detector:
 
 # Thresholds, one per probe, set between the values measured on the lab's GPT, correct (RoPE and sinusoidal)
 # and with each mistake switched on: 3 seeds, d_model 16 and 32, float32 and bfloat16 (python -m ablations.calibrate;
-# README "Thresholds" has the table, results/check/calibration.jsonl the readings). Each sits near the geometric mean of the worst correct and the mildest
-# broken value (Detector.calibrated), or at a round value with a wider margin on both sides.
+# README "Thresholds" has the table, results/check/calibration.jsonl the readings). Each sits near the geometric mean
+# of the worst correct and the mildest broken value (Detector.calibrated), or at a round value with a wider margin on
+# both sides.
 FLATNESS = 5.0  # mistake 1: correct 1.0..1.33, post-norm 19.9..25.2 (block gradient ratio at GRADIENT_DEPTH)
 OWN_TOKEN = 1.0  # mistake 2: correct >= 4.16, no residual <= 0.105; below 1 the own token has no privileged path
 FFN_WIDTH = 2.0  # mistake 3: exact counts, d_ff/d_model = 4 (correct) or 1 (d_ff = d_model)

@@ -179,14 +179,16 @@ def main(argv=None) -> None:
     for r in rows:
         timed_part = (f"{r['step_ms']:>8.2f} {r['tokens_per_s']:>9,.0f} {r['peak_memory_mb']:>7.0f} {r['mfu']:>6.1%}"
                       if "step_ms" in r else "(compile only)")
-        print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} {timed_part}")
+        print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} "
+              f"{timed_part}")
     merged = [r for r in rows if r["config"].startswith("post_norm 8L") and "step_ms" in r]
     if len(merged) == 2:
         alone, both = merged
         rows.append({"config": "two points merged vs one by one", "one_by_one_ms": 2 * alone["step_ms"],
                      "merged_ms": both["step_ms"], "compile_saved_s": alone["compile_s"]})
         print(f"two study points: one by one {2 * alone['step_ms']:.1f} ms/step + 2 compiles; merged in one vmap "
-              f"{both['step_ms']:.1f} ms/step + 1 compile (saves {1 - both['step_ms'] / (2 * alone['step_ms']):.0%} per step)")
+              f"{both['step_ms']:.1f} ms/step + 1 compile "
+              f"(saves {1 - both['step_ms'] / (2 * alone['step_ms']):.0%} per step)")
     ours = next((r for r in rows if r["config"] == "nanogpt-cpu" and "step_ms" in r), None)
     reference = torch_reference(args.torch_python) if ours else None
     if reference:

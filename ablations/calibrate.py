@@ -65,8 +65,8 @@ def margin(detector: audit.Detector, correct: list[dict], broken: list[dict]) ->
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| # | probe | correct (min .. max) | broken (min .. max) | threshold | margin | statuses: correct / broken "
-             "| other mistakes (min .. max) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| # | probe | correct (min .. max) | broken (min .. max) | threshold | margin "
+             "| statuses: correct / broken | other mistakes (min .. max) |", "|---|---|---|---|---|---|---|---|"]
     for number, detector in enumerate(audit.DETECTORS, 1):
         mine = [r for r in rows if r["mistake"] == detector.mistake]
         correct = [r for r in mine if r["model"].startswith("correct")]
@@ -75,7 +75,8 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {number} | {detector.mistake} | {span(r['value'] for r in correct)} "
                      f"| {span(r['value'] for r in broken)} | {detector.rule} | {margin(detector, correct, broken)} "
                      f"| {statuses(correct)} / {statuses(broken)} | {span(r['value'] for r in others)} |")
-    cross = sorted({(r["model"], r["mistake"]) for r in rows if r["status"] == "detected" and r["model"] != r["mistake"]})
+    cross = sorted({(r["model"], r["mistake"]) for r in rows
+                    if r["status"] == "detected" and r["model"] != r["mistake"]})
     lines.append("\ncross-detections (model -> probe that fired): "
                  + ("; ".join(f"{m} -> {p}" for m, p in cross) or "none"))
     errors = [r for r in rows if r["status"] == "error"]

@@ -169,7 +169,8 @@ def validate(resolved: dict) -> None:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
     if resolved["mistake"] == "position_overflow" and resolved["model"]["position"] == "learned":
         raise UsageError("mistake=position_overflow compares against positions that extrapolate: "
-                         "model.position=learned would overflow in the correct variant too; valid choices: rope, sinusoidal")
+                         "model.position=learned would overflow in the correct variant too; "
+                         "valid choices: rope, sinusoidal")
 
 
 def train_settings(resolved: dict) -> TrainSettings:

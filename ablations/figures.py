@@ -76,7 +76,8 @@ def loss_curves(run_dir: Path, metrics: dict, measured: dict, title: str):
     floor = measured["correct"][0].get("entropy_floor")
     if floor is not None:
         ax.axhline(floor, color="k", lw=1, ls=":", label=f"entropy floor ({floor:.3f})")
-        ax.axhspan(floor, floor + FLOOR_TOLERANCE, color="k", alpha=0.06, label=f"floor + {FLOOR_TOLERANCE} (converged)")
+        ax.axhspan(floor, floor + FLOOR_TOLERANCE, color="k", alpha=0.06,
+                   label=f"floor + {FLOOR_TOLERANCE} (converged)")
     ax.set(xlabel="training step", ylabel="cross-entropy (nats/token)", title=f"{title}: loss, mean and seed range")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)

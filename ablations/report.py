@@ -23,7 +23,8 @@ HOW_TO_READ = (
     f"margin), {MARKS['inconclusive']} inconclusive (anything else, with the seeds that would likely decide it). "
     f"Exact claims {MARKS['holds']} hold or {MARKS['fails']} fail on every seed. p: two-sided paired t-test of no "
     "difference; n: seeds.")
-TABLE_HEAD = "| # | mistake | claim | by | outcome | measurement (mean ± std) | effect [95% CI] | p | n | margin / rule |"
+TABLE_HEAD = ("| # | mistake | claim | by | outcome | measurement (mean ± std) | effect [95% CI] | p | n "
+              "| margin / rule |")
 
 
 def latest_runs(results_dir: Path) -> dict[str, Path]:
@@ -62,8 +63,8 @@ def summarise(values: list) -> str:
 
 def claim_row(spec, c: dict) -> str:
     if c["kind"] == "none":
-        return f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {MARKS[c['outcome']]} {c['outcome']} | " \
-               f"{c['why']} | | | {c['n']} | |"
+        return f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | " \
+               f"{MARKS[c['outcome']]} {c['outcome']} | {c['why']} | | | {c['n']} | |"
     stat = c["kind"] == "statistical"
     side = lambda s: f"{s['mean']:.4g} ± {s['std']:.2g}"  # noqa: E731
     effect, p = (f"{cell(c['mean'])} [{cell(c['ci'][0])}, {cell(c['ci'][1])}]", cell(c["p"])) if stat else ("exact", "")
@@ -71,7 +72,8 @@ def claim_row(spec, c: dict) -> str:
     note = seeds_note(c).lstrip("; ")
     outcome = f"{MARKS[c['outcome']]} **{c['outcome']}**" + (f" ({note})" if note else "")
     return (f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {outcome} | {c['metric']}: "
-            f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])} | {effect} | {p} | {c['n']} | {margin} |")
+            f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])} | {effect} | {p} | {c['n']} "
+            f"| {margin} |")
 
 
 def study_section(results_dir: Path) -> list[str]:
@@ -108,7 +110,8 @@ def write_markdown(results_dir: Path) -> Path:
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
         sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
         sections += measurement_table(json.loads((run / "measurements.json").read_text()))
-        sections += [f"![{name}]({relative}/figures/{name}.png)" for name in ("claims", "loss", "grad_norms", "symptom")]
+        sections += [f"![{name}]({relative}/figures/{name}.png)"
+                     for name in ("claims", "loss", "grad_norms", "symptom")]
         sections.append("")
     figure = []
     if verdicts:

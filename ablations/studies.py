@@ -45,7 +45,8 @@ STUDIES = (
     StudySpec("no_final_norm_depth", "no_final_norm", "Does a missing final norm start to hurt with depth?",
               (Axis("model.n_layers", DEPTHS),)),
     StudySpec("narrow_ffn_width", "narrow_ffn",
-              "On real text, how much does the FFN width matter at a fixed d_model (d_ff = d_model against ffn_mult·d_model)?",
+              "On real text, how much does the FFN width matter at a fixed d_model "
+              "(d_ff = d_model against ffn_mult·d_model)?",
               (Axis("model.ffn_mult", (1, 2, 4, 8)),), overrides=("data=shakespeare",)),
     StudySpec("narrow_ffn_equal_params", "narrow_ffn",
               "On real text, at an equal parameter count, is a narrow FFN with a wider d_model worse than 4x "
@@ -56,11 +57,13 @@ STUDIES = (
               (Axis("model.d_model", (32, 64, 128)), Axis("data.tokenizer", ("char", "bpe"))),
               overrides=("data=shakespeare", "data.vocab_size=512")),
     StudySpec("position_overflow_length", "position_overflow",
-              "How far past the training length does each position scheme (clamped learned table, sinusoidal, RoPE) hold?",
+              "How far past the training length does each position scheme "
+              "(clamped learned table, sinusoidal, RoPE) hold?",
               (Axis("probe.length_factor", (1.5, 2.0, 3.0, 4.0)),)),
     StudySpec("tiny_vocab_size", "tiny_vocab", "How small can the vocabulary get before <unk> costs bits per byte?",
               (Axis("data.tiny_vocab_size", (8, 16, 32, 48, 64)),)),
-    StudySpec("padding_mask_share", "padding_mask", "Does the damage of a missing padding mask grow with the share of padding?",
+    StudySpec("padding_mask_share", "padding_mask",
+              "Does the damage of a missing padding mask grow with the share of padding?",
               (Axis("probe.padding_share", (0.125, 0.25, 0.5, 0.75)),)),
     # Added after the suite's run on this CPU, where a seed of the 2-layer correct model had not formed the copy
     # by step 1,500 (exploratory: it asks whether the 2-layer loss claims decide once every model has converged).

@@ -30,7 +30,8 @@ class GPTConfig:
         if self.position not in POSITIONS:
             raise ValueError(f"model.position={self.position!r}; valid choices: {', '.join(POSITIONS)}")
         if self.head_dim % 2:
-            raise ValueError(f"model.d_model/model.n_heads={self.head_dim} must be even (rotary and sinusoidal codes pair features)")
+            raise ValueError(f"model.d_model/model.n_heads={self.head_dim} must be even "
+                             "(rotary and sinusoidal codes pair features)")
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype={self.dtype!r}; valid choices: {', '.join(DTYPES)}")
 

@@ -21,7 +21,8 @@ def run_lab(*args, module="ablations.run", check=True, env=None):
     result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
                             env=full_env, timeout=900)
     if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}")
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
+                             f"stderr:\n{result.stderr[-3000:]}")
     return result
 
 

@@ -62,7 +62,8 @@ def test_param_count_differences_of_switches():
     assert n_params(cfg_with("narrow_ffn")) - base == -BASE.n_layers * 3 * d * (2 * d + 1)
     assert n_params(cfg_with("untied_embeddings")) - base == V * d
     assert n_params(cfg_with(position="learned")) - base == BASE.max_len * d
-    assert n_params(cfg_with("position_overflow")) - base == BASE.max_len * d  # a learned table, whatever `position` says
+    # a learned table, whatever `position` says
+    assert n_params(cfg_with("position_overflow")) - base == BASE.max_len * d
     for name in ("post_norm", "no_residual", "norm_wrong_axis", "padding_mask", "stale_kv_cache"):
         assert n_params(cfg_with(name)) == base, name
 

@@ -43,7 +43,8 @@ def test_identical_variants_never_show_an_effect(spec, claim, n):
 def test_identical_variants_never_make_all_of_a_mistakes_page_claims_hold(spec):
     verdict = decide(spec, seed_measurements(spec, np.random.default_rng(0), 3), GPTConfig())
     page = [c["outcome"] for c in verdict["claims"] if c["source"] == "page"]
-    assert not all(outcome in HOLDS for outcome in page) and not verdict["verdict"].startswith(f"page claims: {len(page)} of")
+    assert not all(outcome in HOLDS for outcome in page) and \
+        not verdict["verdict"].startswith(f"page claims: {len(page)} of")
 
 
 @pytest.mark.parametrize("rule", [LOSS, Effect("copy_accuracy", 0.01, "of tokens", higher=False),

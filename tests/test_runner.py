@@ -94,7 +94,8 @@ def test_resume_continues_from_the_checkpoint_with_identical_metrics(tiny_suite,
     for variant in ("correct", "broken"):
         shutil.rmtree(interrupted / variant / "ckpt" / "4")
         lines = (interrupted / variant / "metrics.jsonl").read_text().splitlines()
-        (interrupted / variant / "metrics.jsonl").write_text("\n".join(lines[:2] + ["{\"step\": 4, \"seed\": 0}"]) + "\n")
+        (interrupted / variant / "metrics.jsonl").write_text(
+            "\n".join(lines[:2] + ["{\"step\": 4, \"seed\": 0}"]) + "\n")
     for name in ("verdict.json", "measurements.json", "config.json"):
         (interrupted / name).unlink() if name != "config.json" else None
     config = json.loads((interrupted / "config.json").read_text())

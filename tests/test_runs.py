@@ -57,7 +57,8 @@ def test_a_run_is_compared_with_the_reference_of_the_same_experiment(tmp_path, m
     runs.print_reference_comparison(same, newer)
     line = capsys.readouterr().out
     assert "identical to the reference results/no_residual/abc (4 measurements, bit for bit)" in line
-    assert "predates probe.padding_share" in line and json.loads((same / "reference.json").read_text())["differing"] == 0
+    assert "predates probe.padding_share" in line and \
+        json.loads((same / "reference.json").read_text())["differing"] == 0
 
     moved = fake_run(tmp_path / "runs" / "moved", config, 3.0, verdict="inconclusive")
     runs.print_reference_comparison(moved, config)
