@@ -1,3 +1,4 @@
+import inspect
 import os
 import subprocess
 import sys
@@ -37,8 +38,13 @@ def tiny_suite(tmp_path_factory):
 SLOW_FIXTURES = {"tiny_suite", "tiny_study", "reference"}  # each trains a whole suite, study or run in a subprocess
 
 
+SUBPROCESS_CALLS = ("run_lab(", "run_check(", "subprocess.")  # a fresh interpreter imports JAX: seconds each
+
+
 def pytest_collection_modifyitems(items):
-    """`pytest -m "not slow"` is the fast subset: no test that trains through a subprocess."""
+    """`pytest -m "not slow"` is the fast subset, in-process only: no test that trains a suite, study or run,
+    and none that starts the command line in a subprocess (CI runs them all)."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        source = inspect.getsource(item.function) if hasattr(item, "function") else ""
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(call in source for call in SUBPROCESS_CALLS):
             item.add_marker(pytest.mark.slow)

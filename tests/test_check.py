@@ -49,6 +49,7 @@ def test_each_mistake_is_detected_by_its_probe(name):
     assert not result["thin_margin"], result
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_a_probe_that_raises_is_reported_and_the_others_still_run():
     def exploding_decoder(**overrides):
         def generate(*args):

@@ -27,11 +27,13 @@ def losses(cfg: GPTConfig, chunks: int, mesh=None, seeds=(0, 1)):
     return np.array(out), chunk
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_training_compiles_once_per_variant():
     _, chunk = losses(GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16), chunks=3)
     assert chunk._cache_size() == 1
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_a_single_seed_runs_unbatched_and_trains_like_that_seed_among_others():
     cfg = GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
     alone, _ = losses(cfg, chunks=3, seeds=(1,))
@@ -40,6 +42,7 @@ def test_a_single_seed_runs_unbatched_and_trains_like_that_seed_among_others():
     np.testing.assert_allclose(alone[:, 0], together[:, 1], rtol=1e-5)
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_bfloat16_compute_trains_like_float32():
     small = dict(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
     full, _ = losses(GPTConfig(**small), chunks=3)
@@ -91,6 +94,7 @@ def resident_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_memory_does_not_grow_with_steps():
     cfg = GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
     state = init_state(cfg, SETTINGS, [0, 1])

@@ -2,6 +2,7 @@
 import re
 import sys
 
+import pytest
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -13,12 +14,14 @@ def example(first_line: str) -> str:
     return found
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_python_api_example_runs(capsys):
     exec(compile(example("import jax\n"), "README.md", "exec"), {})
     printed = capsys.readouterr().out.split()
     assert printed[:2] == ["(2,", "16,"] and float(printed[-1]) > 1e-3  # stale cache differs from recompute
 
 
+@pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_own_model_audit_example_audits_clear_on_the_probes_it_offers(tmp_path, monkeypatch):
     from ablations import audit
 
