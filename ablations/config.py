@@ -167,10 +167,10 @@ def validate(resolved: dict) -> None:
         raise UsageError(f"probe.padding_share={probe['padding_share']} must lie between 0 and 1 (exclusive)")
     if resolved["seeds"] < 1:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
-    if resolved["mistake"] == "position_overflow" and resolved["model"]["position"] == "learned":
-        raise UsageError("mistake=position_overflow compares against positions that extrapolate: "
-                         "model.position=learned would overflow in the correct variant too; "
-                         "valid choices: rope, sinusoidal")
+    given = dotted_keys(resolved)
+    for key, (value, why) in lookup(resolved["mistake"]).refuses.items():  # the registry's special cases
+        if given[key] == value:
+            raise UsageError(f"mistake={resolved['mistake']} cannot run with {key}={value}: {why}")
 
 
 def train_settings(resolved: dict) -> TrainSettings:

@@ -40,6 +40,7 @@ class MistakeSpec:
     settings: dict = dataclasses.field(default_factory=dict)  # dotted config keys -> value, for every variant
     fixes: dict = dataclasses.field(default_factory=dict)  # more correct variants: name -> dotted settings
     symptom_plot: str = "val_loss"  # the measurement the symptom figure shows
+    refuses: dict = dataclasses.field(default_factory=dict)  # dotted key -> (value this mistake cannot run with, why)
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -95,7 +96,9 @@ MISTAKES = (
               Effect("length_degradation", NATS, "nats/token")),
         Claim("... and more than sinusoidal positions, the page's other fix",
               Effect("length_degradation", NATS, "nats/token"), reference="sinusoidal"),
-    ), probes=("length",), fixes={"sinusoidal": {"model.position": "sinusoidal"}}, symptom_plot="loss_by_position"),
+    ), probes=("length",), fixes={"sinusoidal": {"model.position": "sinusoidal"}}, symptom_plot="loss_by_position",
+        refuses={"model.position": ("learned", "the correct variant's learned table would overflow too; "
+                                               "valid choices: rope, sinusoidal")}),
     MistakeSpec("padding_mask", 8, "Attention mask broadcasting", (
         Claim("batched inference on left-padded sequences gives wrong outputs (logits differ from each sequence alone)",
               Invariant("padding_gap", LOGIT_TOL)),
