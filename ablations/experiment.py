@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 import data as data_lib
-from ablations import measures
+from ablations import layout, measures
 from ablations import probes as probe_lib
 from ablations.checkpoints import ORBAX_LOCK, checkpoint_writes, open_checkpoints
 from ablations.concurrency import StopRequest, Stopped, train_concurrently
@@ -193,11 +192,12 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
     with StopRequest() as stop:
         states = train_concurrently([
-            functools.partial(train_variant, v.model_cfg, s, v.corpus, seeds, v.sink, v.directory / "ckpt",
-                              f"{spec.name}:{v.name}", stop, position) for position, v in enumerate(variants)], stop)
+            functools.partial(train_variant, v.model_cfg, s, v.corpus, seeds, v.sink,
+                              layout.checkpoint_dir(v.directory), f"{spec.name}:{v.name}", stop, position)
+            for position, v in enumerate(variants)], stop)
     measured = {}
     for v, state in zip(variants, states):
-        rows = read_jsonl(v.directory / "metrics.jsonl")
+        rows = read_jsonl(layout.metrics_file(v.directory))
         inputs = probe_inputs(v.corpus, s, cfg["probe"])
         floor = entropy_floor(v.corpus, inputs)
         measured[v.name] = [measure(spec, v.model_cfg, seed_slice(state["params"], i),
@@ -206,7 +206,7 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
         for seed, values in zip(seeds, measured[v.name]):
             v.sink.summarize(seed, {k: val for k, val in values.items() if isinstance(val, (int, float))})
         v.sink.close()
-    (run_dir / "measurements.json").write_text(json.dumps(measured, indent=1))
+    layout.write(run_dir, layout.MEASUREMENTS, measured)
     verdict = decide(spec, measured, variants[0].model_cfg)
-    (run_dir / "verdict.json").write_text(json.dumps(verdict, indent=1))
+    layout.write(run_dir, layout.VERDICT, verdict)
     return verdict

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ablations import layout  # noqa: E402
 from ablations.measures import FLOOR_TOLERANCE, converged  # noqa: E402
 from ablations.registry import lookup  # noqa: E402
 from ablations.rules import COLORS as OUTCOME_COLORS  # noqa: E402
@@ -47,7 +48,7 @@ def by_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def save(fig, run_dir: Path, name: str) -> list[Path]:
     """PNG and SVG under <run_dir>/figures/, the same bytes each time they are regenerated: the SVG carries no
     date and its element ids come from a fixed salt instead of a random one."""
-    out = run_dir / "figures"
+    out = layout.figures_dir(run_dir)
     out.mkdir(exist_ok=True)
     paths = [out / f"{name}.{ext}" for ext in ("png", "svg")]
     with plt.rc_context({"svg.hashsalt": "transformer-mistakes-lab"}):
@@ -263,11 +264,10 @@ def symptom_metric(spec, measured: dict) -> str:
 
 def write_figures(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    measured = json.loads((run_dir / "measurements.json").read_text())
-    verdict = json.loads((run_dir / "verdict.json").read_text())
+    config, measured, verdict = (layout.read(run_dir, name) for name in (layout.CONFIG, layout.MEASUREMENTS,
+                                                                          layout.VERDICT))
     spec = lookup(config["mistake"])
-    metrics = {v: read_jsonl(run_dir / v / "metrics.jsonl") for v in measured}
+    metrics = {v: read_jsonl(layout.metrics_file(run_dir / v)) for v in measured}
     title = f"Mistake {spec.number} ({spec.name})"
     return (save(loss_curves(run_dir, metrics, measured, title), run_dir, "loss")
             + save(grad_heatmaps(run_dir, metrics, title), run_dir, "grad_norms")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ablations import rules
+from ablations import layout, rules
 from ablations.registry import MISTAKES
 from ablations.rules import MARKS
 from ablations.studies import STUDIES
@@ -29,12 +29,7 @@ TABLE_HEAD = ("| # | mistake | claim | by | outcome | measurement (mean ± std) 
 
 def latest_runs(results_dir: Path) -> dict[str, Path]:
     """Per mistake, the newest run directory that finished (holds verdict.json)."""
-    latest = {}
-    for spec in MISTAKES:
-        done = sorted((results_dir / spec.name).glob("*/verdict.json"), key=lambda p: p.stat().st_mtime)
-        if done:
-            latest[spec.name] = done[-1].parent
-    return latest
+    return {spec.name: done[-1] for spec in MISTAKES if (done := layout.finished_runs(results_dir, spec.name))}
 
 
 def cell(x) -> str:
@@ -97,7 +92,7 @@ def study_section(results_dir: Path) -> list[str]:
 
 def write_markdown(results_dir: Path) -> Path:
     runs = latest_runs(results_dir)
-    verdicts = {name: json.loads((run / "verdict.json").read_text()) for name, run in runs.items()}
+    verdicts = {name: layout.read(run, layout.VERDICT) for name, run in runs.items()}
     glance, rows, sections = [], [], []
     for spec in MISTAKES:
         if spec.name not in runs:
@@ -109,7 +104,7 @@ def write_markdown(results_dir: Path) -> Path:
         relative = run.relative_to(results_dir)
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
         sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
-        sections += measurement_table(json.loads((run / "measurements.json").read_text()))
+        sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
         sections += [f"![{name}]({relative}/figures/{name}.png)"
                      for name in ("claims", "loss", "grad_norms", "symptom")]
         sections.append("")
@@ -139,7 +134,7 @@ def main(argv=None) -> None:
         from ablations import wandb_report
 
         runs = latest_runs(args.results)
-        entries = [(json.loads((run / "verdict.json").read_text()), f"{name}-{run.name}") for name, run in runs.items()]
+        entries = [(layout.read(run, layout.VERDICT), f"{name}-{run.name}") for name, run in runs.items()]
         url = wandb_report.publish(wandb_report.build_report(entries, args.project, args.entity))
         print(url or wandb_report.offline_instructions([str(run) for run in runs.values()]))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ablations import layout
 from ablations.config import UsageError, dotted_keys
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink
@@ -85,18 +86,18 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     from ablations.experiment import run_pair
 
     run_dir = run_directory(resolved)
-    saved = run_dir / "config.json"
+    saved = run_dir / layout.CONFIG
     refuse_changed_config(saved, resolved)
-    if (run_dir / "verdict.json").exists():
-        verdict = json.loads((run_dir / "verdict.json").read_text())
+    if layout.is_complete(run_dir):
+        verdict = layout.read(run_dir, layout.VERDICT)
         print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
               "pass run_name=<new> for a fresh run")
         print_reference_comparison(run_dir, resolved)
         return verdict
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = exclusive_lock(run_dir)
-    saved.write_text(json.dumps(resolved, indent=1))
-    (run_dir / "environment.json").write_text(json.dumps(environment(), indent=1))
+    layout.write(run_dir, layout.CONFIG, resolved)
+    layout.write(run_dir, layout.ENVIRONMENT, environment())
     print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
     print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
     if resolved["seeds"] < 2:
@@ -114,8 +115,8 @@ def run_one(spec: MistakeSpec, resolved: dict) -> dict:
     finally:
         lock.close()
     figures.write_figures(run_dir)
-    (run_dir / "timing.json").write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1),
-                                                     "note": "wall time of the last session that trained it"}))
+    layout.write(run_dir, layout.TIMING, {"seconds": round(time.perf_counter() - started, 1),
+                                          "note": "wall time of the last session that trained it"})
     print_verdict(spec, verdict)
     print_reference_comparison(run_dir, resolved)
     if mode == "offline":
@@ -145,11 +146,10 @@ def reference_run(run_dir: Path, resolved: dict) -> tuple[Path, list[str]] | Non
     REFERENCE_DIR, else a run of the same mistake whose config agrees on every key it has (a key added to the
     lab after it was recorded is listed). None when there is none, or when this run is that reference."""
     now = dotted_keys(identity(resolved))
-    for candidate in sorted(REFERENCE_DIR.glob(f"**/{resolved['mistake']}/*/verdict.json")):
-        reference = candidate.parent
+    for reference in layout.all_finished_runs(REFERENCE_DIR, resolved["mistake"]):
         if reference.resolve() == run_dir.resolve():
             return None
-        before = dotted_keys(identity(json.loads((reference / "config.json").read_text())))
+        before = dotted_keys(identity(layout.read(reference, layout.CONFIG)))
         if all(now.get(key, object()) == value for key, value in before.items()):
             return reference, sorted(now.keys() - before.keys())
     return None
@@ -174,9 +174,8 @@ def print_reference_comparison(run_dir: Path, resolved: dict) -> None:
     if found is None:
         return
     reference, newer_keys = found
-    result = compare_measurements(json.loads((run_dir / "measurements.json").read_text()),
-                                  json.loads((reference / "measurements.json").read_text()))
-    verdicts = [json.loads((d / "verdict.json").read_text())["verdict"] for d in (run_dir, reference)]
+    result = compare_measurements(*(layout.read(d, layout.MEASUREMENTS) for d in (run_dir, reference)))
+    verdicts = [layout.read(d, layout.VERDICT)["verdict"] for d in (run_dir, reference)]
     where = reference.relative_to(REFERENCE_DIR.parent)
     if result["differing"] == 0:
         line = f"identical to the reference {where} ({result['compared']} measurements, bit for bit)"
@@ -188,10 +187,9 @@ def print_reference_comparison(run_dir: Path, resolved: dict) -> None:
     if newer_keys:
         line += f" (the reference predates {', '.join(newer_keys)})"
     print(f"   reference: {line}")
-    record = run_dir / "reference.json"
-    if not record.exists():
-        record.write_text(json.dumps({"reference": str(where), "predates": newer_keys, **result,
-                                      "same_verdict": verdicts[0] == verdicts[1], "line": line}, indent=1))
+    if not (run_dir / layout.REFERENCE).exists():
+        layout.write(run_dir, layout.REFERENCE, {"reference": str(where), "predates": newer_keys, **result,
+                                                 "same_verdict": verdicts[0] == verdicts[1], "line": line})
 
 
 def print_verdict(spec: MistakeSpec, verdict: dict) -> None:

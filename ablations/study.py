@@ -17,7 +17,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
-from ablations import registry, studies
+from ablations import layout, registry, studies
 from ablations.config import (GROUPS, UsageError, check_choices, check_overrides, check_value, composed, defaults,
                               dotted_keys, resolve, validate)
 from ablations.experiment import check_data
@@ -90,10 +90,10 @@ def point_configs(study: StudySpec, axes: tuple[Axis, ...], extra: list[str]) ->
 def point_summary(at: dict, resolved: dict, ok: bool) -> dict:
     run = run_directory(resolved)
     point = {"at": at, "run": str(run.relative_to(Path(resolved["results_dir"]))), "config": resolved}
-    if not (run / "verdict.json").exists():
+    if not layout.is_complete(run):
         return {**point, "error": "the run failed (see its output)" if not ok else "the run did not finish"}
-    verdict = json.loads((run / "verdict.json").read_text())
-    timing = json.loads((run / "timing.json").read_text()) if (run / "timing.json").exists() else {}
+    verdict = layout.read(run, layout.VERDICT)
+    timing = layout.read(run, layout.TIMING) if (run / layout.TIMING).exists() else {}
     keep = ("says", "source", "reference", "metric", "kind", "outcome", "why", "n", "mean", "ci", "p", "margin",
             "unit", "seeds_needed", "correct", "broken")
     return {**point, "verdict": verdict["verdict"], "diverged": verdict["diverged"], "seconds": timing.get("seconds"),

@@ -6,6 +6,8 @@ import os
 import warnings
 from pathlib import Path
 
+from ablations.layout import metrics_file
+
 MODES = ("auto", "online", "offline", "disabled")
 
 
@@ -54,7 +56,7 @@ class MetricsSink:
     killed and resumed any number of times still leaves one offline run per seed."""
 
     def __init__(self, variant_dir: Path, seeds, *, mode: str, project: str, entity, group: str, config: dict):
-        self.path = variant_dir / "metrics.jsonl"
+        self.path = metrics_file(variant_dir)
         self.seeds, self.mode, self.runs, self.summaries = list(seeds), mode, {}, {}
         self.settings = dict(project=project, entity=entity, group=group, resume="allow", dir=str(variant_dir),
                              config=config, reinit="create_new")

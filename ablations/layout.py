@@ -1,0 +1,52 @@
+"""The results layout, in one place: the files of a run directory and how to find finished runs. Every module
+that reads or writes results (runs, experiment, tracking, figures, report, study) names files through here.
+
+    <results_dir>/<mistake>/<hash or run_name>/    one run (ablations.runs.run_directory names it)
+        config.json  environment.json  timing.json  measurements.json  verdict.json  reference.json
+        <variant>/metrics.jsonl  <variant>/ckpt/  <variant>/wandb/  figures/<name>.png|svg
+    <results_dir>/studies/<study>/study.json, figures/   and each point's run under <mistake>/<hash>/
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CONFIG, ENVIRONMENT, TIMING = "config.json", "environment.json", "timing.json"
+MEASUREMENTS, VERDICT, REFERENCE = "measurements.json", "verdict.json", "reference.json"
+
+
+def read(run_dir: Path, name: str) -> dict:
+    """One of a run's JSON files (CONFIG, MEASUREMENTS, VERDICT, ...)."""
+    return json.loads((Path(run_dir) / name).read_text())
+
+
+def write(run_dir: Path, name: str, value: dict) -> None:
+    (Path(run_dir) / name).write_text(json.dumps(value, indent=1))
+
+
+def is_complete(run_dir: Path) -> bool:
+    """A run is complete once its verdict is written (the last file a pair writes)."""
+    return (Path(run_dir) / VERDICT).exists()
+
+
+def metrics_file(variant_dir: Path) -> Path:
+    return Path(variant_dir) / "metrics.jsonl"
+
+
+def checkpoint_dir(variant_dir: Path) -> Path:
+    return Path(variant_dir) / "ckpt"
+
+
+def figures_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "figures"
+
+
+def finished_runs(results_dir: Path, mistake: str) -> list[Path]:
+    """The complete runs of a mistake directly under results_dir, oldest first."""
+    done = sorted((Path(results_dir) / mistake).glob(f"*/{VERDICT}"), key=lambda p: p.stat().st_mtime)
+    return [p.parent for p in done]
+
+
+def all_finished_runs(root: Path, mistake: str) -> list[Path]:
+    """The complete runs of a mistake anywhere under root (suites, studies), by path."""
+    return [p.parent for p in sorted(Path(root).glob(f"**/{mistake}/*/{VERDICT}"))]
