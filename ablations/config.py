@@ -158,7 +158,7 @@ def validate(resolved: dict) -> None:
         model = GPTConfig(max_len=settings.seq_len, **variant_model(resolved, variant))
         check_memory(model, settings, resolved["seeds"])
     wandb_mode(resolved["wandb"]["mode"])
-    check_data_settings(resolved["data"], lookup(resolved["mistake"]).name == "tiny_vocab")
+    check_data_settings(resolved["data"])
     probe, seq_len = resolved["probe"], settings.seq_len
     if not round(seq_len * probe["length_factor"]) > seq_len:
         raise UsageError(f"probe.length_factor={probe['length_factor']} must reach past the training length "
@@ -177,11 +177,11 @@ def train_settings(resolved: dict) -> TrainSettings:
     return TrainSettings(steps=resolved["steps"], **resolved["train"])
 
 
-def check_data_settings(data: dict, tiny_vocab: bool) -> None:
+def check_data_settings(data: dict) -> None:
     """The data section's values, named by their keys (the corpus itself is checked by experiment.check_data)."""
     if data["tokenizer"] == "bpe" and data["vocab_size"] is None:
         raise UsageError("data.tokenizer=bpe needs data.vocab_size=<the BPE vocabulary size, e.g. 512>")
-    for key in ("vocab_size", "tiny_vocab_size") if tiny_vocab or data["vocab_size"] is not None else ():
+    for key in ("vocab_size", "tiny_vocab_size"):  # None: every character of the text
         if data[key] is not None and data[key] < 2:
             raise UsageError(f"data.{key}={data[key]} must be at least 2 (<unk> and one symbol)")
     if not 0 < data["val_fraction"] < 1:

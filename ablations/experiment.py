@@ -17,7 +17,7 @@ from ablations import layout, measures
 from ablations import probes as probe_lib
 from ablations.checkpoints import ORBAX_LOCK, checkpoint_writes, open_checkpoints
 from ablations.concurrency import StopRequest, Stopped, train_concurrently
-from ablations.config import variant_model
+from ablations.config import train_settings, variant_model
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, read_jsonl
 from ablations.verdict import decide
@@ -56,7 +56,7 @@ def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
 def check_data(spec: MistakeSpec, cfg: dict) -> None:
     """Build every corpus the run will read and its evaluation windows, before anything is written or compiled:
     a file too short, windows the data does not have or a missing TFDS copy fail here, in one line."""
-    s = TrainSettings(steps=cfg["steps"], **cfg["train"])
+    s = train_settings(cfg)
     for tiny_vocab in {Mistakes.of(spec.name).tiny_vocab, False}:
         corpus = load_corpus({**cfg["data"], "seed": cfg["seed"]}, tiny_vocab)
         for split, tokens in (("train", corpus.tokens.train), ("validation", corpus.tokens.val)):
@@ -187,7 +187,7 @@ def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettin
 
 def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
     """Train the variants (at once), measure them, write measurements.json and verdict.json; return the verdict."""
-    s = TrainSettings(steps=cfg["steps"], **cfg["train"])
+    s = train_settings(cfg)
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
     with StopRequest() as stop:
