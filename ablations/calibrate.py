@@ -9,8 +9,10 @@ factor between the threshold and the nearest value on either side), then every c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
 
 from tqdm import tqdm
 
@@ -23,22 +25,18 @@ MODELS = {"correct": {}, "correct sinusoidal": {"position": "sinusoidal"},
           **{name: {"mistakes": (name,)} for name in names_of_all()}}
 
 
-def measure(out_path: str | None) -> list[dict]:
-    """One row per (model, d_model, dtype, seed, probe): the audit's record with the model's coordinates."""
+def measure(out) -> list[dict]:
+    """One row per (model, d_model, dtype, seed, probe): the audit's record with the model's coordinates; each
+    also written as a JSON line to `out` when one is given."""
     grid = [(label, d, dtype, seed) for label in MODELS for d in SIZES for dtype in DTYPES for seed in SEEDS]
     rows = []
-    out = open(out_path, "x", encoding="utf-8") if out_path else None  # "x": an earlier calibration is never lost
-    try:
-        for label, d, dtype, seed in tqdm(grid, desc="calibration", unit="model"):
-            overrides = {"d_model": d, "dtype": dtype, "seed": seed, **MODELS[label]}
-            for record in audit.audit(lab_gpt, overrides):
-                row = {"model": label, "d_model": d, "dtype": dtype, "seed": seed, **record}
-                rows.append(row)
-                if out:
-                    out.write(json.dumps(row) + "\n")
-    finally:
-        if out:
-            out.close()
+    for label, d, dtype, seed in tqdm(grid, desc="calibration", unit="model"):
+        overrides = {"d_model": d, "dtype": dtype, "seed": seed, **MODELS[label]}
+        for record in audit.audit(lab_gpt, overrides):
+            row = {"model": label, "d_model": d, "dtype": dtype, "seed": seed, **record}
+            rows.append(row)
+            if out:
+                out.write(json.dumps(row) + "\n")
     return rows
 
 
@@ -91,15 +89,19 @@ def main(argv: list[str] | None = None) -> None:
     group.add_argument("--out", metavar="FILE.jsonl", help="also write every reading (refuses an existing file)")
     group.add_argument("--table", metavar="FILE.jsonl", help="re-print the table from an earlier --out")
     args = parser.parse_args(argv)
-    if args.table:
-        with open(args.table, encoding="utf-8") as file:
-            print(table([json.loads(line) for line in file]))
-        return
     try:
-        print(table(measure(args.out)))
+        if args.table:
+            with open(args.table, encoding="utf-8") as file:
+                print(table([json.loads(line) for line in file]))
+            return
+        # "x": an earlier calibration is never overwritten; opened before the hours of measuring, not after
+        with open(args.out, "x", encoding="utf-8") if args.out else contextlib.nullcontext() as out:
+            rows = measure(out)
     except FileExistsError:
-        parser.error(f"--out {args.out} exists; calibrations are never overwritten, name a new file")
-
+        sys.exit(f"error: --out {args.out} exists; calibrations are never overwritten, name a new file")
+    except OSError as error:
+        sys.exit(f"error: cannot use {args.table or args.out} ({error.strerror or error})")
+    print(table(rows))
 
 if __name__ == "__main__":
     main()

@@ -222,3 +222,24 @@ def test_calibration_margin_is_the_nearer_side_and_the_table_flags_cross_detecti
     text = calibrate.table(correct + broken + [row("no_residual", 6.0, "detected")])
     assert "| 1 | post_norm | 1 .. 1.33 | 19.9 .. 25 | > 5 | x3.76 | clear 2 / detected 2 | 6 .. 6 |" in text
     assert "no_residual -> post_norm" in text
+
+
+@pytest.mark.parametrize("args", [["--table", "/nonexistent/readings.jsonl"], ["--out", "/nonexistent/dir/out.jsonl"]])
+def test_calibration_files_it_cannot_use_are_one_line_before_measuring(args, monkeypatch):
+    from ablations import calibrate
+
+    monkeypatch.setattr(calibrate, "measure", lambda out: pytest.fail("measured before checking its files"))
+    with pytest.raises(SystemExit) as stop:
+        calibrate.main(args)
+    assert str(stop.value) == f"error: cannot use {args[1]} (No such file or directory)"
+
+
+def test_an_existing_calibration_is_never_overwritten(tmp_path, monkeypatch):
+    from ablations import calibrate
+
+    earlier = tmp_path / "readings.jsonl"
+    earlier.write_text("kept\n")
+    monkeypatch.setattr(calibrate, "measure", lambda out: pytest.fail("measured before checking its files"))
+    with pytest.raises(SystemExit, match="exists; calibrations are never overwritten"):
+        calibrate.main(["--out", str(earlier)])
+    assert earlier.read_text() == "kept\n"
