@@ -1,9 +1,9 @@
-"""The orbax checkpoints of one variant: open (restoring the newest readable one), and write one at a time,
-a failed write reported as the OSError it is."""
+"""The checkpoints of one run, orbax's way: one CheckpointManager for the run directory, every variant's state
+saved together as one Composite item (so all variants resume from the same step), asynchronously, on the
+manager's own save interval. A failed write is reported as the OSError it is."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import warnings
 from pathlib import Path
 
@@ -11,43 +11,54 @@ import jax
 import orbax.checkpoint as ocp
 
 
-# orbax coordinates asynchronous saves through process-wide state (operation ids): two managers saving
-# at once from the two variants' threads can wait on each other forever (seen: a 300 s timeout). So
-# saves are synchronous, and the threads take turns for every orbax operation.
-ORBAX_LOCK = threading.Lock()
+class RunCheckpoints:
+    """Open (restoring the newest readable checkpoint), save every `save_every` steps, close (waiting for the
+    last asynchronous write). An unreadable checkpoint is moved aside (kept as <step>.unreadable) with a
+    warning, never silently."""
 
+    def __init__(self, directory: Path, save_every: int):
+        self.directory = Path(directory).absolute()
+        with write_errors_as_os_errors(self.directory):
+            self.manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
+                max_to_keep=2, enable_async_checkpointing=True, cleanup_tmp_directories=True,
+                save_decision_policy=ocp.checkpoint_managers.FixedIntervalPolicy(save_every)))
 
-def checkpoint_manager(directory: Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(directory.absolute(), options=ocp.CheckpointManagerOptions(
-        max_to_keep=2, enable_async_checkpointing=False))
+    def restore(self, states: dict[str, dict]) -> tuple[dict[str, dict], int]:
+        """The states of the newest checkpoint that restores, and its step; `states` and 0 if there is none."""
+        abstract = {name: jax.tree.map(ocp.utils.to_shape_dtype_struct, state) for name, state in states.items()}
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        for step in steps:
+            try:
+                restored = self.manager.restore(step, args=ocp.args.Composite(
+                    **{name: ocp.args.StandardRestore(tree) for name, tree in abstract.items()}))
+                return {name: restored[name] for name in states}, step
+            except Exception as error:  # orbax raises many kinds for truncated or garbled files
+                warnings.warn(f"checkpoint {self.directory}/{step} is unreadable ({type(error).__name__}); kept "
+                              f"as {step}.unreadable, trying the previous one", stacklevel=2)
+                (self.directory / str(step)).rename(self.directory / f"{step}.unreadable")
+                self.manager.reload()
+        if steps:
+            raise RuntimeError(f"no checkpoint in {self.directory} is readable; move it away to start over")
+        return states, 0
 
+    def save(self, step: int, states: dict[str, dict], force: bool = False) -> None:
+        """Start writing `states` at `step` if the save interval (or `force`) says so; returns at once."""
+        with write_errors_as_os_errors(self.directory):
+            self.manager.save(step, args=ocp.args.Composite(
+                **{name: ocp.args.StandardSave(state) for name, state in states.items()}), force=force)
 
-def open_checkpoints(directory: Path, state: dict) -> tuple[ocp.CheckpointManager, dict, int]:
-    """The manager, and the state of the newest checkpoint that restores (step 0: none yet). An
-    unreadable checkpoint is moved aside (kept as <step>.unreadable) with a warning, never silently."""
-    manager = checkpoint_manager(directory)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    steps = sorted(manager.all_steps(), reverse=True)
-    for step in steps:
-        try:
-            return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
-        except Exception as error:  # orbax raises many kinds for truncated or garbled files
-            warnings.warn(f"checkpoint {directory}/{step} is unreadable ({type(error).__name__}); kept as "
-                          f"{step}.unreadable, trying the previous one", stacklevel=2)
-            (directory / str(step)).rename(directory / f"{step}.unreadable")
-            manager.reload()
-    if steps:
-        raise RuntimeError(f"no checkpoint in {directory} is readable; move it away to start over")
-    return manager, state, 0
+    def close(self) -> None:
+        with write_errors_as_os_errors(self.directory):
+            self.manager.wait_until_finished()
+            self.manager.close()
 
 
 @contextlib.contextmanager
-def checkpoint_writes(directory: Path):
-    """One orbax write at a time (ORBAX_LOCK). orbax reports a failed write as a ValueError of its own;
-    make it the OSError it is, in one line, so the runner says "cannot write results"."""
+def write_errors_as_os_errors(directory: Path):
+    """orbax reports a failed write as a ValueError or RuntimeError of its own; make it the OSError it is, in
+    one line, so the runner says "cannot write results"."""
     try:
-        with ORBAX_LOCK:
-            yield
+        yield
     except (ValueError, RuntimeError) as error:
         text = f"{error} {error.__cause__ or ''}"
         if "os_error_code" not in text and "Error writing" not in text:

@@ -208,5 +208,5 @@ def check_memory(model: GPTConfig, settings: TrainSettings, seeds: int) -> None:
 
 
 def machine_memory() -> int:
-    stats = jax.devices()[0].memory_stats() or {}
+    stats = jax.local_devices()[0].memory_stats() or {}
     return stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

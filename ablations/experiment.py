@@ -2,24 +2,23 @@
 names) trained on the same seeds and batches, then measured by the registry's probes and judged by its rules."""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
-import functools
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 import data as data_lib
-from ablations import layout, measures
+from ablations import hosts, layout, measures
 from ablations import probes as probe_lib
-from ablations.checkpoints import ORBAX_LOCK, checkpoint_writes, open_checkpoints
-from ablations.concurrency import StopRequest, Stopped, train_concurrently
+from ablations.checkpoints import RunCheckpoints
+from ablations.stopping import StopRequest, Stopped
 from ablations.config import train_settings, variant_model
 from ablations.registry import MistakeSpec
-from ablations.tracking import MetricsSink, read_jsonl
+from ablations.tracking import MetricsSink, NullSink, read_jsonl
 from ablations.verdict import decide
 from ablations.train import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
                              n_params, replicate, seed_slice)
@@ -81,46 +80,73 @@ def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.Pro
                                  corpus.oov_alphabet, span, probe["padding_share"])
 
 
-def train_variant(model_cfg: GPTConfig, s: TrainSettings, corpus: Corpus, seeds: list[int], sink: MetricsSink,
-                  ckpt_dir: Path, label: str, stop: StopRequest, bar_position: int = 0) -> dict:
-    """Train every seed of one variant together; resume from the newest checkpoint if there is one."""
-    state = init_state(model_cfg, s, seeds)
-    groups = layer_groups(seed_slice(state["params"], 0))
-    with ORBAX_LOCK:
-        manager, state, start = open_checkpoints(ckpt_dir, state)
-    sink.truncate_after(start)
-    mesh = data_mesh(s.batch_size)
-    chunk = make_train_chunk(model_cfg, s, groups, corpus.tokens.align, mesh)
-    evaluate = make_eval(model_cfg)
-    val_inputs, val_targets = data_lib.eval_windows(corpus.tokens.val, s.eval_windows, s.seq_len, corpus.tokens.align)
-    state, train_tokens = replicate(state, mesh), replicate(jax.numpy.asarray(corpus.tokens.train), mesh)
-    seed_array = replicate(jax.numpy.asarray(seeds), mesh)
-    tokens_per_chunk = s.log_every * s.batch_size * s.seq_len * len(seeds)
-    bar = tqdm(total=s.steps, initial=start, desc=label, unit="step", dynamic_ncols=True, position=bar_position)
-    step = start
-    for chunk_start in range(start, s.steps, s.log_every):
+class VariantTrainer:
+    """One variant's compiled training chunk, evaluation, data and progress bar; every seed trains together."""
+
+    def __init__(self, variant: "Variant", s: TrainSettings, seeds: list[int], bar_label: str, bar_position: int):
+        self.variant, self.s, self.seeds = variant, s, seeds
+        tokens = variant.corpus.tokens
+        self.initial = init_state(variant.model_cfg, s, seeds)
+        self.groups = layer_groups(seed_slice(self.initial["params"], 0))
+        self.mesh = data_mesh(s.batch_size)
+        self.chunk = make_train_chunk(variant.model_cfg, s, self.groups, tokens.align, self.mesh)
+        self.evaluate = make_eval(variant.model_cfg)
+        self.val_inputs, self.val_targets = data_lib.eval_windows(tokens.val, s.eval_windows, s.seq_len, tokens.align)
+        self.train_tokens = replicate(jax.numpy.asarray(tokens.train), self.mesh)
+        self.seed_array = replicate(jax.numpy.asarray(seeds), self.mesh)
+        quiet = {} if hosts.writes() else {"disable": True}  # else tqdm's defaults (and TQDM_* settings) hold
+        self.bar = tqdm(total=s.steps, desc=bar_label, unit="step", dynamic_ncols=True, position=bar_position, **quiet)
+
+    def start(self, state: dict, step: int) -> dict:
+        self.variant.sink.truncate_after(step)
+        self.bar.update(step - self.bar.n)
+        return replicate(state, self.mesh)
+
+    def train_chunk(self, state: dict, chunk_start: int) -> tuple[dict, list[dict]]:
+        """One chunk of `log_every` steps of every seed, and its log rows (one host sync)."""
         tic = time.perf_counter()
-        state, metrics = chunk(state, train_tokens, seed_array, chunk_start)
-        metrics = jax.device_get(metrics)  # the one host sync of the chunk
-        step, tokens_per_s = chunk_start + s.log_every, tokens_per_chunk / (time.perf_counter() - tic)
-        val = evaluate(state["params"], val_inputs, val_targets) if step % s.eval_every == 0 else None
-        rows = [metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state)
-                for i, seed in enumerate(seeds)]
-        sink.log(rows)  # rows first: a checkpoint at step N implies the rows of step N are on disk
-        if step % s.ckpt_every == 0 or step == s.steps or stop.signal:
-            with checkpoint_writes(ckpt_dir):
-                manager.save(step, args=ocp.args.StandardSave(state), force=True)
-        bar.update(s.log_every)
-        bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}", tok_s=f"{tokens_per_s:,.0f}")
-        if stop.signal:
-            break
-    bar.close()
-    with checkpoint_writes(ckpt_dir):
-        manager.wait_until_finished()
-        manager.close()
+        state, metrics = self.chunk(state, self.train_tokens, self.seed_array, chunk_start)
+        metrics = jax.device_get(metrics)
+        tokens_per_s = self.s.log_every * self.s.batch_size * self.s.seq_len * len(self.seeds) / (
+            time.perf_counter() - tic)
+        step = chunk_start + self.s.log_every
+        val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if step % self.s.eval_every == 0 \
+            else None
+        return state, [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
+                       for i, seed in enumerate(self.seeds)]
+
+    def log(self, rows: list[dict]) -> None:
+        self.variant.sink.log(rows)
+        self.bar.update(self.s.log_every)
+        self.bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}",
+                             tok_s=f"{rows[0]['tokens_per_s']:,.0f}")
+
+
+def train_pair(trainers: list[VariantTrainer], s: TrainSettings, checkpoints: RunCheckpoints,
+               stop: StopRequest) -> dict[str, dict]:
+    """Train the variants chunk by chunk, resuming from the run's newest checkpoint. Each chunk runs the
+    variants at once, one thread each (the suite's small models keep about one core busy per op; JAX's
+    asynchronous dispatch from one thread does not overlap them on CPU); rows are logged, then the run's
+    checkpoint is saved (a checkpoint at step N implies the rows of step N are on disk). A signal checkpoints
+    every variant at the end of the chunk and stops."""
+    names = [t.variant.name for t in trainers]
+    states, start = checkpoints.restore({t.variant.name: t.initial for t in trainers})
+    states = {t.variant.name: t.start(states[t.variant.name], start) for t in trainers}
+    step = start
+    with concurrent.futures.ThreadPoolExecutor(hosts.concurrent_programs(len(trainers))) as pool:
+        for chunk_start in range(start, s.steps, s.log_every):
+            done = list(pool.map(lambda t: t.train_chunk(states[t.variant.name], chunk_start), trainers))
+            step = chunk_start + s.log_every
+            for name, t, (states[name], rows) in zip(names, trainers, done):
+                t.log(rows)
+            checkpoints.save(step, states, force=step == s.steps or bool(stop.signal))
+            if stop.signal:
+                break
+    for t in trainers:
+        t.bar.close()
     if stop.signal and step < s.steps:
-        raise Stopped(f"{label} stopped at step {step} by {stop.signal}; checkpoint saved")
-    return state
+        raise Stopped(f"stopped at step {step} by {stop.signal}; checkpoint saved")
+    return states
 
 
 def metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state) -> dict:
@@ -165,7 +191,7 @@ class Variant:
     model_cfg: GPTConfig
     corpus: Corpus
     directory: Path
-    sink: MetricsSink
+    sink: MetricsSink | NullSink
 
 
 def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
@@ -180,33 +206,44 @@ def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettin
         corpus = corpora[mistakes.tiny_vocab]
         model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
                               **variant_model(cfg, name))
-        (run_dir / name).mkdir(parents=True, exist_ok=True)
+        if hosts.writes():
+            (run_dir / name).mkdir(parents=True, exist_ok=True)
         variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))
     return variants
 
 
-def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict:
-    """Train the variants (at once), measure them, write measurements.json and verdict.json; return the verdict."""
+def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
+    """Train the variants (chunk by chunk, at once), measure them, write measurements.json and verdict.json;
+    return the verdict (None on a process of a multi-host run other than 0: it trains, process 0 measures)."""
     s = train_settings(cfg)
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
-    with StopRequest() as stop:
-        states = train_concurrently([
-            functools.partial(train_variant, v.model_cfg, s, v.corpus, seeds, v.sink,
-                              layout.checkpoint_dir(v.directory), f"{spec.name}:{v.name}", stop, position)
-            for position, v in enumerate(variants)], stop)
-    measured = {}
-    for v, state in zip(variants, states):
-        rows = read_jsonl(layout.metrics_file(v.directory))
-        inputs = probe_inputs(v.corpus, s, cfg["probe"])
-        floor = entropy_floor(v.corpus, inputs)
-        measured[v.name] = [measure(spec, v.model_cfg, seed_slice(state["params"], i),
-                                    [r for r in rows if r["seed"] == seed], s.steps, inputs, floor)
-                            for i, seed in enumerate(seeds)]
-        for seed, values in zip(seeds, measured[v.name]):
-            v.sink.summarize(seed, {k: val for k, val in values.items() if isinstance(val, (int, float))})
-        v.sink.close()
+    trainers = [VariantTrainer(v, s, seeds, f"{spec.name}:{v.name}", position) for position, v in enumerate(variants)]
+    checkpoints = RunCheckpoints(layout.checkpoint_dir(run_dir), s.ckpt_every)
+    try:
+        with StopRequest() as stop:
+            states = train_pair(trainers, s, checkpoints, stop)
+    finally:
+        checkpoints.close()
+    if not hosts.writes():
+        return None
+    measured = {v.name: measure_variant(spec, v, hosts.local_copy(states[v.name]), s, cfg["probe"], seeds)
+                for v in variants}
     layout.write(run_dir, layout.MEASUREMENTS, measured)
     verdict = decide(spec, measured, variants[0].model_cfg)
     layout.write(run_dir, layout.VERDICT, verdict)
     return verdict
+
+
+def measure_variant(spec: MistakeSpec, v: Variant, state: dict, s: TrainSettings, probe: dict,
+                    seeds: list[int]) -> list[dict]:
+    """Every seed's measurements, from its log and its trained parameters; summarised to W&B."""
+    rows = read_jsonl(layout.metrics_file(v.directory))
+    inputs = probe_inputs(v.corpus, s, probe)
+    floor = entropy_floor(v.corpus, inputs)
+    measured = [measure(spec, v.model_cfg, seed_slice(state["params"], i), [r for r in rows if r["seed"] == seed],
+                        s.steps, inputs, floor) for i, seed in enumerate(seeds)]
+    for seed, values in zip(seeds, measured):
+        v.sink.summarize(seed, {k: val for k, val in values.items() if isinstance(val, (int, float))})
+    v.sink.close()
+    return measured

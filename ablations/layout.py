@@ -3,7 +3,7 @@ that reads or writes results (runs, experiment, tracking, figures, report, study
 
     <results_dir>/<mistake>/<hash or run_name>/    one run (ablations.runs.run_directory names it)
         config.json  environment.json  timing.json  measurements.json  verdict.json  reference.json
-        <variant>/metrics.jsonl  <variant>/ckpt/  <variant>/wandb/  figures/<name>.png|svg
+        ckpt/<step>/<variant>/  <variant>/metrics.jsonl  <variant>/wandb/  figures/<name>.png|svg
     <results_dir>/studies/<study>/study.json, figures/   and each point's run under <mistake>/<hash>/
 """
 from __future__ import annotations
@@ -33,8 +33,9 @@ def metrics_file(variant_dir: Path) -> Path:
     return Path(variant_dir) / "metrics.jsonl"
 
 
-def checkpoint_dir(variant_dir: Path) -> Path:
-    return Path(variant_dir) / "ckpt"
+def checkpoint_dir(run_dir: Path) -> Path:
+    """The run's orbax checkpoints: one directory per saved step, holding every variant's state."""
+    return Path(run_dir) / "ckpt"
 
 
 def figures_dir(run_dir: Path) -> Path:

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ablations import hosts
 from ablations.config import GROUPS, UsageError, check_overrides, resolve, validate
 from ablations.experiment import check_data
 from ablations.registry import BY_NAME, lookup
@@ -37,6 +38,8 @@ def run(cfg: DictConfig) -> None:
 
     if not cfg.debug:
         quiet_library_noise()
+    if cfg.distributed.enabled:  # before JAX starts its backend (the checks below ask for the devices)
+        hosts.initialize(cfg.distributed)
     try:
         resolved = resolved_runs(cfg)
         for r in resolved:
@@ -48,18 +51,11 @@ def run(cfg: DictConfig) -> None:
         for r in resolved:
             print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
         return
-    mode = usable_mode(cfg.wandb.mode)  # once per process, not per run
+    mode = usable_mode(cfg.wandb.mode) if hosts.writes() else "disabled"  # once per process, not per run
     for r in resolved:
         r["wandb"]["usable_mode"] = mode
-    if cfg.distributed:
-        import jax
-
-        jax.distributed.initialize()
-        if jax.process_count() > 1:
-            print(f"warning: multi-host is untested: all {jax.process_count()} processes write the same results "
-                  "(README, Performance and scale)", file=sys.stderr)
     failed = [r["mistake"] for r in resolved if not run_guarded(BY_NAME[r["mistake"]], r, suite=len(resolved) > 1)]
-    if cfg.mistake == "all":
+    if cfg.mistake == "all" and hosts.writes():
         print(f"report: {report.write_markdown(Path(cfg.results_dir))}")
     if failed:
         sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")

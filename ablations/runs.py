@@ -3,6 +3,7 @@ experiment), its lock, its saved config and environment, training and measuring 
 the printed verdict. The CLIs (`ablations.run`, `ablations.study`) resolve configs; this runs them."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -17,10 +18,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ablations import layout
+from ablations import hosts, layout
 from ablations.config import UsageError, dotted_keys
 from ablations.registry import MistakeSpec
-from ablations.tracking import MetricsSink
+from ablations.tracking import MetricsSink, NullSink
 from ablations.verdict import claim_line
 
 RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug")
@@ -49,7 +50,8 @@ def environment() -> dict:
     return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
             "optax": optax.__version__, **{name: distribution_version(name) for name in distributions},
             "git_commit": (commit or "").strip() or None, "git_dirty": None if changes is None else bool(changes),
-            "platform": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
+            "platform": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()],
+            "processes": jax.process_count()}
 
 
 def distribution_version(name: str) -> str | None:
@@ -80,48 +82,64 @@ def exclusive_lock(run_dir: Path):
     return handle
 
 
-def run_one(spec: MistakeSpec, resolved: dict) -> dict:
+def run_one(spec: MistakeSpec, resolved: dict) -> dict | None:
+    """Train, measure, judge and plot one mistake in its run directory (resumed if it has a checkpoint); the
+    verdict (None on a process of a multi-host run other than 0, which trains and writes nothing)."""
     from ablations import figures
-    from ablations.concurrency import Stopped
     from ablations.experiment import run_pair
+    from ablations.stopping import Stopped
 
     run_dir = run_directory(resolved)
-    saved = run_dir / layout.CONFIG
-    refuse_changed_config(saved, resolved)
+    refuse_changed_config(run_dir / layout.CONFIG, resolved)
     if layout.is_complete(run_dir):
         verdict = layout.read(run_dir, layout.VERDICT)
         print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
               "pass run_name=<new> for a fresh run")
         print_reference_comparison(run_dir, resolved)
         return verdict
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = exclusive_lock(run_dir)
-    layout.write(run_dir, layout.CONFIG, resolved)
-    layout.write(run_dir, layout.ENVIRONMENT, environment())
-    print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
-    print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    if resolved["seeds"] < 2:
-        print("   seeds=1: every statistical claim will be inconclusive (a paired interval needs at least 2 seeds)")
-    mode, w = resolved["wandb"]["usable_mode"], resolved["wandb"]
-    group = f"{spec.name}-{run_dir.name}"
-    sinks = lambda variant_dir, seeds, variant: MetricsSink(
-        variant_dir, seeds, mode=mode, project=w["project"], entity=w["entity"], group=group,
-        config={"mistake": spec.name, "variant": variant, **{k: resolved[k] for k in ("model", "train", "data")}})
     started = time.perf_counter()
     try:
-        verdict = run_pair(spec, resolved, run_dir, sinks)
+        with open_run(spec, resolved, run_dir) if hosts.writes() else contextlib.nullcontext():
+            verdict = run_pair(spec, resolved, run_dir, sink_factory(spec, resolved, run_dir))
     except Stopped as stop:
         sys.exit(f"{stop}. Resume with the same command: {resume_command()}")
-    finally:
-        lock.close()
+    if not hosts.writes():
+        return None
     figures.write_figures(run_dir)
     layout.write(run_dir, layout.TIMING, {"seconds": round(time.perf_counter() - started, 1),
                                           "note": "wall time of the last session that trained it"})
     print_verdict(spec, verdict)
     print_reference_comparison(run_dir, resolved)
-    if mode == "offline":
+    if resolved["wandb"]["usable_mode"] == "offline":
         print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
     return verdict
+
+
+@contextlib.contextmanager
+def open_run(spec: MistakeSpec, resolved: dict, run_dir: Path):
+    """The run directory, locked for this process, with its config and environment written."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(run_dir):
+        layout.write(run_dir, layout.CONFIG, resolved)
+        layout.write(run_dir, layout.ENVIRONMENT, environment())
+        print(f"== mistake {spec.number} ({spec.name}): {spec.claim}\n   run directory: {run_dir}")
+        print(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        if resolved["seeds"] < 2:
+            print("   seeds=1: every statistical claim will be inconclusive (a paired interval needs at least 2 "
+                  "seeds)")
+        yield
+
+
+def sink_factory(spec: MistakeSpec, resolved: dict, run_dir: Path):
+    """(variant_dir, seeds, variant) -> where that variant's rows go: its JSONL and W&B (process 0), nowhere
+    (the other processes of a multi-host run)."""
+    if not hosts.writes():
+        return lambda variant_dir, seeds, variant: NullSink()
+    w = resolved["wandb"]
+    return lambda variant_dir, seeds, variant: MetricsSink(
+        variant_dir, seeds, mode=w["usable_mode"], project=w["project"], entity=w["entity"],
+        group=f"{spec.name}-{run_dir.name}",
+        config={"mistake": spec.name, "variant": variant, **{k: resolved[k] for k in ("model", "train", "data")}})
 
 
 def resume_command() -> str:

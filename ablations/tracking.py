@@ -106,5 +106,21 @@ class MetricsSink:
             run.finish()
 
 
+class NullSink:
+    """Where the rows of a process other than 0 of a multi-host run go: nowhere (process 0 logs them)."""
+
+    def truncate_after(self, step: int) -> None:
+        pass
+
+    def log(self, rows: list[dict]) -> None:
+        pass
+
+    def summarize(self, seed: int, values: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def values_of(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("seed", "variant", "step")}

@@ -1,4 +1,7 @@
+import contextlib
+import importlib
 import inspect
+import io
 import os
 import subprocess
 import sys
@@ -25,6 +28,30 @@ def run_lab(*args, module="ablations.run", check=True, env=None):
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
                              f"stderr:\n{result.stderr[-3000:]}")
     return result
+
+
+def run_cli_here(*args, module="ablations.run"):
+    """Run a lab command line in this process (no interpreter start, no JAX import: milliseconds, not
+    seconds), for the commands that stop before training; what a user would see, as a CompletedProcess:
+    its exit status, stdout, and stderr with the exit message Python would print."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    cli = importlib.import_module(module)
+    GlobalHydra.instance().clear()
+    getattr(cli, "FAILED_JOBS", []).clear()
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    argv, sys.argv = sys.argv, [module, *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        sys.argv = argv
+    if isinstance(code, str):
+        err.write(code + "\n")
+    return subprocess.CompletedProcess([module, *args], 1 if isinstance(code, str) else code or 0,
+                                       out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import SHARED_TEXT, TINY, run_lab
+from conftest import SHARED_TEXT, TINY, run_cli_here, run_lab
 from wandb_records import history
 
 BAD_INPUTS = {
@@ -50,13 +50,26 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(case, tmp_path):
     args, expected = BAD_INPUTS[case]
     typed = {a.split("=", 1)[0] for a in args}
     defaults = [a for a in [*TINY, "wandb.mode=disabled"] if a.split("=", 1)[0] not in typed]
-    result = run_lab(*args, *defaults, f"results_dir={tmp_path}", check=False)
+    result = run_cli_here(*args, *defaults, f"results_dir={tmp_path}")
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for word in expected:
         assert word in lines[0]
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing compiled
+
+
+@pytest.mark.parametrize("case", ["unknown key", "a program larger than the machine"])
+def test_in_a_real_process_bad_input_is_still_one_line(case, tmp_path):
+    """The cases above run in this process; two of them (Hydra's own check, and one past JAX's import) as a
+    user's shell sees them: exit status, and stderr holding the one line and nothing from a library."""
+    args, expected = BAD_INPUTS[case]
+    typed = {a.split("=", 1)[0] for a in args}
+    result = run_lab(*args, *[a for a in TINY if a.split("=", 1)[0] not in typed], "wandb.mode=disabled",
+                     f"results_dir={tmp_path}", check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and all(word in lines[0] for word in expected), result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -88,31 +101,33 @@ def test_text_too_short_for_one_window_is_one_line(tmp_path):
     tiny = tmp_path / "three.txt"
     tiny.write_text("abc")
     results = tmp_path / "results"
-    result = run_lab("mistake=narrow_ffn", *TINY, "data.source=text", f"data.path={tiny}", f"results_dir={results}",
-                     "wandb.mode=disabled", check=False)
+    result = run_cli_here("mistake=narrow_ffn", *TINY, "data.source=text", f"data.path={tiny}",
+                          f"results_dir={results}", "wandb.mode=disabled")
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and "too few for one window" in lines[0], result.stderr
     assert not results.exists()
 
 
 def test_a_sweep_with_one_bad_job_finishes_the_others(tmp_path):
-    result = run_lab("-m", "mistake=position_overflow,narrow_ffn", "model.position=learned", "dry_run=true",
-                     f"results_dir={tmp_path}", check=False)
+    result = run_cli_here("-m", "mistake=position_overflow,narrow_ffn", "model.position=learned", "dry_run=true",
+                          f"results_dir={tmp_path}")
     assert "dry run: mistake=narrow_ffn" in result.stdout  # the job after the bad one ran
     assert result.returncode != 0 and "1 job(s) of the sweep failed: #0 (mistake=position_overflow" in result.stderr
 
 
 def test_cfg_job_prints_what_runs_and_help_lists_the_choices():
-    shown = run_lab("mistake=post_norm", "--cfg", "job").stdout
+    shown = run_cli_here("mistake=post_norm", "--cfg", "job").stdout
     assert "n_layers: 8" in shown and "lr: 0.003" in shown and "warmup: 0" in shown  # the registry's settings
-    assert "n_layers: 3" in run_lab("mistake=post_norm", "model.n_layers=3", "--cfg", "job").stdout  # typed wins
-    helped = run_lab("--help").stdout
+    assert "n_layers: 3" in run_cli_here("mistake=post_norm", "model.n_layers=3", "--cfg", "job").stdout  # typed wins
+    helped = run_cli_here("--help").stdout
     assert all(name in helped for name in ("stale_kv_cache", "no_residual", "nanogpt_cpu", "shakespeare"))
 
 
 def test_sweep_fans_out_through_hydra_multirun(tmp_path):
     """The grid (mistakes x seeds) as Hydra's multirun launches it; dry_run checks the fan-out only."""
-    result = run_lab("-m", "mistake=narrow_ffn,post_norm", "seeds=2,3", "dry_run=true", f"results_dir={tmp_path}")
+    result = run_cli_here("-m", "mistake=narrow_ffn,post_norm", "seeds=2,3", "dry_run=true",
+                          f"results_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
     jobs = [line for line in result.stdout.splitlines() if line.startswith("dry run:")]
     assert len(jobs) == 4 and len({line.split("-> ")[1] for line in jobs}) == 4
     grid = {re.search(r"mistake=(\S+) seeds=(\d+)", line).groups() for line in jobs}

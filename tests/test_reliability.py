@@ -98,8 +98,8 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(reference):
     for name in ("verdict.json", "measurements.json"):
         (run / name).unlink()
     (run / "config.json").write_text((run / "config.json").read_text().replace('"reference"', '"corrupt"'))
-    newest = max((run / "broken" / "ckpt").iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
-    for path in newest.rglob("*"):
+    newest = max((run / "ckpt").iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+    for path in (newest / "broken").rglob("*"):
         if path.is_file():
             path.write_bytes(b"\0" * 7)
     result = run_lab("mistake=padding_mask", *LONGER, f"results_dir={reference}", "run_name=corrupt")

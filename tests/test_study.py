@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_lab
+from conftest import ROOT, TINY, run_cli_here, run_lab
 
 from ablations import studies
 from ablations.config import UsageError
@@ -88,7 +88,7 @@ def test_a_point_that_diverges_is_recorded_not_fatal(tmp_path):
     ([STUDY, "mistake=post_norm"], ["mistake", "no_final_norm"]),
 ])
 def test_bad_study_input_is_one_line_before_anything_trains(args, words, tmp_path):
-    result = run_lab(*args, f"results_dir={tmp_path}", module="ablations.study", check=False)
+    result = run_cli_here(*args, f"results_dir={tmp_path}", module="ablations.study")
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert all(word in lines[0] for word in words), lines[0]
@@ -104,15 +104,15 @@ def test_an_unknown_axis_key_or_an_empty_axis_is_refused():
 
 
 def test_a_dry_run_names_every_point_and_its_run_directory_and_writes_nothing(tmp_path):
-    out = run_lab(STUDY, "model.n_layers=[1,2,4]", "dry_run=true", f"results_dir={tmp_path}",
-                  module="ablations.study").stdout.splitlines()
+    out = run_cli_here(STUDY, "model.n_layers=[1,2,4]", "dry_run=true", f"results_dir={tmp_path}",
+                       module="ablations.study").stdout.splitlines()
     assert [line.split(" -> ")[1].startswith(str(tmp_path / "studies" / STUDY / "no_final_norm")) for line in out] \
         == [True] * 3 and "(n_layers=4)" in out[2]
     assert list(tmp_path.iterdir()) == []
 
 
 def test_every_declared_study_is_listed_and_checks_out():
-    listing = run_lab("--list", module="ablations.study").stdout
+    listing = run_cli_here("--list", module="ablations.study").stdout
     for study in studies.STUDIES:
         assert study.name in listing and study.question in listing
         check_axes(study, study.axes)  # every declared axis is a real key with well-typed values
