@@ -137,11 +137,18 @@ def with_settings(cfg: dict, settings: dict) -> dict:
     return out
 
 
+def variant_config(resolved: dict, variant: str) -> dict:
+    """The config of one variant: the run's, then the registry's settings for that variant (a correct variant's
+    `fixes`, the broken one's `broken`), then a study's per-variant settings (`resolved["variants"]`, present
+    only when set); interpolations of the run's config resolved."""
+    spec = lookup(resolved["mistake"])
+    own = spec.broken if variant == "broken" else spec.fixes.get(variant, {})
+    settings = {**own, **resolved.get("variants", {}).get(variant, {})}
+    return OmegaConf.to_container(OmegaConf.create(with_settings(resolved, settings)), resolve=True)
+
+
 def variant_model(resolved: dict, variant: str) -> dict:
-    """The model section of one variant: the run's, then the registry's settings for that variant (a correct
-    variant's `fixes`), then a study's per-variant settings (`resolved["variants"]`, present only when set)."""
-    settings = {**lookup(resolved["mistake"]).fixes.get(variant, {}), **resolved.get("variants", {}).get(variant, {})}
-    return with_settings(resolved, settings)["model"]
+    return variant_config(resolved, variant)["model"]
 
 
 def resolve(cfg: DictConfig) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ablations import hosts, layout, measures
 from ablations import probes as probe_lib
 from ablations.checkpoints import RunCheckpoints
 from ablations.stopping import StopRequest, Stopped
-from ablations.config import train_settings, variant_model
+from ablations.config import train_settings, variant_config, variant_model
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, NullSink, read_jsonl
 from ablations.verdict import decide
@@ -35,14 +36,13 @@ class Corpus:
     tokenizer: object
 
 
-def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
-    """Text from the configured source, tokenized (mistake 10 swaps in the too-small vocabulary)."""
+def load_corpus(cfg: dict) -> Corpus:
+    """Text from a variant's data config (`data` section plus the run's seed), tokenized."""
     spec = data_lib.SyntheticSpec(cfg["alphabet_size"], cfg["span"], cfg["zipf_exponent"])
     text = data_lib.load_text(cfg["source"], path=cfg["path"], tfds_name=cfg["tfds_name"], tfds_dir=cfg["tfds_dir"],
                               tfds_download=cfg["tfds_download"], synthetic=spec, n_blocks=cfg["n_blocks"],
                               seed=cfg["seed"])
-    vocab_size = cfg["tiny_vocab_size"] if tiny_vocab else cfg["vocab_size"]  # Mistake 10: too small a vocabulary
-    tokenizer = data_lib.make_tokenizer(cfg["tokenizer"], text, vocab_size)
+    tokenizer = data_lib.make_tokenizer(cfg["tokenizer"], text, cfg["vocab_size"])
     ids = tokenizer.encode(text)
     synthetic = spec if cfg["source"] == "synthetic" and cfg["tokenizer"] == "char" else None
     align = data_lib.block_len(spec) if synthetic else 1
@@ -52,12 +52,18 @@ def load_corpus(cfg: dict, tiny_vocab: bool) -> Corpus:
                   tokenizer)
 
 
+def variant_data(spec: MistakeSpec, cfg: dict) -> dict[str, dict]:
+    """Each variant's data config and seed (the broken variant of mistake 10 tokenizes with too few symbols:
+    the registry's `broken` settings)."""
+    return {name: {**variant_config(cfg, name)["data"], "seed": cfg["seed"]} for name in spec.variants}
+
+
 def check_data(spec: MistakeSpec, cfg: dict) -> None:
     """Build every corpus the run will read and its evaluation windows, before anything is written or compiled:
     a file too short, windows the data does not have or a missing TFDS copy fail here, in one line."""
     s = train_settings(cfg)
-    for tiny_vocab in {Mistakes.of(spec.name).tiny_vocab, False}:
-        corpus = load_corpus({**cfg["data"], "seed": cfg["seed"]}, tiny_vocab)
+    for data in {json.dumps(d, sort_keys=True): d for d in variant_data(spec, cfg).values()}.values():
+        corpus = load_corpus(data)
         for split, tokens in (("train", corpus.tokens.train), ("validation", corpus.tokens.val)):
             if len(tokens) <= s.seq_len:
                 raise ValueError(f"the {split} split has {len(tokens)} tokens, too few for one window of "
@@ -199,11 +205,12 @@ def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettin
     """The correct variant, the registry's other correct variants (fixes), and the broken one, each with its model
     (a study may give the broken variant its own, e.g. a wider d_model at an equal parameter count)."""
     corpora, variants = {}, []
-    for name in spec.variants:
+    for name, data in variant_data(spec, cfg).items():
+        key = json.dumps(data, sort_keys=True)
+        if key not in corpora:  # variants share a corpus unless the registry changes their data
+            corpora[key] = load_corpus(data)
+        corpus = corpora[key]
         mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
-        if mistakes.tiny_vocab not in corpora:  # all variants share one corpus unless mistake 10 changes it
-            corpora[mistakes.tiny_vocab] = load_corpus({**cfg["data"], "seed": cfg["seed"]}, mistakes.tiny_vocab)
-        corpus = corpora[mistakes.tiny_vocab]
         model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
                               **variant_model(cfg, name))
         if hosts.writes():

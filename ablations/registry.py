@@ -41,6 +41,8 @@ class MistakeSpec:
     fixes: dict = dataclasses.field(default_factory=dict)  # more correct variants: name -> dotted settings
     symptom_plot: str = "val_loss"  # the measurement the symptom figure shows
     refuses: dict = dataclasses.field(default_factory=dict)  # dotted key -> (value this mistake cannot run with, why)
+    broken: dict = dataclasses.field(default_factory=dict)  # dotted settings of the broken variant alone (may
+    # interpolate the run's config, OmegaConf's way: "${data.tiny_vocab_size}")
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -113,7 +115,8 @@ MISTAKES = (
         Claim("many <unk> tokens", Invariant("unk_rate", 0.0)),
         Claim("poor performance (bits per byte, each <unk> charged the cost of naming its character)",
               Effect("bits_per_byte", BITS, "bits/byte")),
-    ), probes=("vocab",), settings={"data.tiny_vocab_size": 16}, symptom_plot="unk_rate"),
+    ), probes=("vocab",), settings={"data.tiny_vocab_size": 16}, symptom_plot="unk_rate",
+        broken={"data.vocab_size": "${data.tiny_vocab_size}"}),  # its corpus, tokenized with too few symbols
     MistakeSpec("stale_kv_cache", 11, "KV cache not updated", (
         Claim("cached generation differs from a full recompute", Invariant("cache_gap", LOGIT_TOL), source="lab"),
         Claim("generation ignores previous tokens: it cannot copy a span from its context (copy accuracy)",
