@@ -2,27 +2,21 @@
 names) trained on the same seeds and batches, then measured by the registry's probes and judged by its rules."""
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
-import time
 from pathlib import Path
-
-import jax
-import numpy as np
-from tqdm import tqdm
 
 import data as data_lib
 from ablations import hosts, layout, measures
 from ablations import probes as probe_lib
 from ablations.checkpoints import RunCheckpoints
-from ablations.stopping import StopRequest, Stopped
+from ablations.pair_loop import VariantTrainer, train_pair
+from ablations.stopping import StopRequest
 from ablations.config import train_settings, variant_config, variant_model
 from ablations.registry import MistakeSpec
 from ablations.tracking import MetricsSink, NullSink, read_jsonl
 from ablations.verdict import decide
-from ablations.train import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
-                             n_params, replicate, seed_slice)
+from ablations.train import TrainSettings, n_params, seed_slice
 from model import GPTConfig, Mistakes, generate, make_forward
 
 
@@ -86,85 +80,6 @@ def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.Pro
                                  corpus.oov_alphabet, span, probe["padding_share"])
 
 
-class VariantTrainer:
-    """One variant's compiled training chunk, evaluation, data and progress bar; every seed trains together."""
-
-    def __init__(self, variant: "Variant", s: TrainSettings, seeds: list[int], bar_label: str, bar_position: int):
-        self.variant, self.s, self.seeds = variant, s, seeds
-        tokens = variant.corpus.tokens
-        self.initial = init_state(variant.model_cfg, s, seeds)
-        self.groups = layer_groups(seed_slice(self.initial["params"], 0))
-        self.mesh = data_mesh(s.batch_size)
-        self.chunk = make_train_chunk(variant.model_cfg, s, self.groups, tokens.align, self.mesh)
-        self.evaluate = make_eval(variant.model_cfg)
-        self.val_inputs, self.val_targets = data_lib.eval_windows(tokens.val, s.eval_windows, s.seq_len, tokens.align)
-        self.train_tokens = replicate(jax.numpy.asarray(tokens.train), self.mesh)
-        self.seed_array = replicate(jax.numpy.asarray(seeds), self.mesh)
-        quiet = {} if hosts.writes() else {"disable": True}  # else tqdm's defaults (and TQDM_* settings) hold
-        self.bar = tqdm(total=s.steps, desc=bar_label, unit="step", dynamic_ncols=True, position=bar_position, **quiet)
-
-    def start(self, state: dict, step: int) -> dict:
-        self.variant.sink.truncate_after(step)
-        self.bar.update(step - self.bar.n)
-        return replicate(state, self.mesh)
-
-    def train_chunk(self, state: dict, chunk_start: int) -> tuple[dict, list[dict]]:
-        """One chunk of `log_every` steps of every seed, and its log rows (one host sync)."""
-        tic = time.perf_counter()
-        state, metrics = self.chunk(state, self.train_tokens, self.seed_array, chunk_start)
-        metrics = jax.device_get(metrics)
-        tokens_per_s = self.s.log_every * self.s.batch_size * self.s.seq_len * len(self.seeds) / (
-            time.perf_counter() - tic)
-        step = chunk_start + self.s.log_every
-        val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if step % self.s.eval_every == 0 \
-            else None
-        return state, [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
-                       for i, seed in enumerate(self.seeds)]
-
-    def log(self, rows: list[dict]) -> None:
-        self.variant.sink.log(rows)
-        self.bar.update(self.s.log_every)
-        self.bar.set_postfix(loss=f"{np.mean([r['loss'] for r in rows]):.3f}",
-                             tok_s=f"{rows[0]['tokens_per_s']:,.0f}")
-
-
-def train_pair(trainers: list[VariantTrainer], s: TrainSettings, checkpoints: RunCheckpoints,
-               stop: StopRequest) -> dict[str, dict]:
-    """Train the variants chunk by chunk, resuming from the run's newest checkpoint. Each chunk runs the
-    variants at once, one thread each (the suite's small models keep about one core busy per op; JAX's
-    asynchronous dispatch from one thread does not overlap them on CPU); rows are logged, then the run's
-    checkpoint is saved (a checkpoint at step N implies the rows of step N are on disk). A signal checkpoints
-    every variant at the end of the chunk and stops."""
-    names = [t.variant.name for t in trainers]
-    states, start = checkpoints.restore({t.variant.name: t.initial for t in trainers})
-    states = {t.variant.name: t.start(states[t.variant.name], start) for t in trainers}
-    step = start
-    with concurrent.futures.ThreadPoolExecutor(hosts.concurrent_programs(len(trainers))) as pool:
-        for chunk_start in range(start, s.steps, s.log_every):
-            done = list(pool.map(lambda t: t.train_chunk(states[t.variant.name], chunk_start), trainers))
-            step = chunk_start + s.log_every
-            for name, t, (states[name], rows) in zip(names, trainers, done):
-                t.log(rows)
-            checkpoints.save(step, states, force=step == s.steps or bool(stop.signal))
-            if stop.signal:
-                break
-    for t in trainers:
-        t.bar.close()
-    if stop.signal and step < s.steps:
-        raise Stopped(f"stopped at step {step} by {stop.signal}; checkpoint saved")
-    return states
-
-
-def metric_row(metrics, groups, i, seed, step, tokens_per_s, val, state) -> dict:
-    row = {"step": step, "seed": seed, **{k: float(metrics[k][i]) for k in
-                                          ("loss", "train_ce", "grad_norm", "lr", "param_norm")},
-           **{f"grad_norm/{g}": float(metrics["layer_grad_norms"][i][j]) for j, g in enumerate(groups)},
-           "tokens_per_s": tokens_per_s, "diverged_at": int(state["diverged_at"][i])}
-    if val is not None:
-        row["val_loss"] = float(val[i])
-    return row
-
-
 def language_model(model_cfg: GPTConfig, params) -> probe_lib.LanguageModel:
     forward = make_forward(model_cfg)
     return probe_lib.LanguageModel(
@@ -225,7 +140,8 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict 
     s = train_settings(cfg)
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
-    trainers = [VariantTrainer(v, s, seeds, f"{spec.name}:{v.name}", position) for position, v in enumerate(variants)]
+    trainers = [VariantTrainer(v.name, v.model_cfg, v.corpus.tokens, v.sink, s, seeds, f"{spec.name}:{v.name}",
+                               position) for position, v in enumerate(variants)]
     checkpoints = RunCheckpoints(layout.checkpoint_dir(run_dir), s.ckpt_every)
     try:
         with StopRequest() as stop:
