@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
+from ablations import step_profile
 from ablations.config import CONF_DIR
 from ablations.registry import MISTAKES
 from ablations.train import TrainSettings, init_state, layer_groups, make_train_chunk, n_params, seed_slice
@@ -134,6 +135,25 @@ def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
             "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, size) / peak}
 
 
+def profile_bench(bench: Bench, peak: float, calls: int = 5) -> list[dict]:
+    """The account of one step of `bench` (ablations.step_profile), after one warm-up call."""
+    s, seeds = bench.settings, list(range(bench.seeds))
+    state = init_state(bench.model, s, seeds)
+    chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
+    tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
+    seed_array = jnp.asarray(seeds)
+    compiled = chunk.lower(state, tokens, seed_array, 0).compile()
+    holder = {"state": state}
+
+    def run_once():
+        holder["state"], metrics = compiled(holder["state"], tokens, seed_array, 0)
+        jax.block_until_ready(metrics)
+
+    run_once()
+    return step_profile.account(compiled, run_once, s.log_every, calls, bench.model, s.batch_size, s.seq_len,
+                                bench.seeds, peak)
+
+
 def suite_wall_time() -> dict:
     """The whole paired suite, 3 seeds, default settings, as a user runs it (W&B off)."""
     with tempfile.TemporaryDirectory() as results:
@@ -166,6 +186,8 @@ def main(argv=None) -> None:
     parser.add_argument("--dispatches", type=int, default=10,
                         help="timed dispatches of log_every steps each; 0: compile only (memory of the program)")
     parser.add_argument("--suite", action="store_true", help="also time a whole `mistake=all` run")
+    parser.add_argument("--profile", action="store_true",
+                        help="account of one step of each timed config: ms per part against its matmul floor")
     parser.add_argument("--torch-python", default=sys.executable,
                         help="a Python with torch installed: times the PyTorch eager baseline of nanogpt-cpu")
     parser.add_argument("--out", default="benchmark.json")
@@ -181,6 +203,13 @@ def main(argv=None) -> None:
                       if "step_ms" in r else "(compile only)")
         print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} "
               f"{timed_part}")
+    if args.profile:
+        for bench in (b for name in args.configs for b in CONFIGS[name]()):
+            timed_row = next((r for r in rows if r["config"] == bench.name and "step_ms" in r), None)
+            if timed_row:
+                print(f"\n{bench.name}:")
+                timed_row["account"] = profile_bench(bench, peak)
+                step_profile.print_account(timed_row["account"], timed_row["step_ms"])
     merged = [r for r in rows if r["config"].startswith("post_norm 8L") and "step_ms" in r]
     if len(merged) == 2:
         alone, both = merged

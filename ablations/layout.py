@@ -9,6 +9,7 @@ that reads or writes results (runs, experiment, tracking, figures, report, study
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 CONFIG, ENVIRONMENT, TIMING = "config.json", "environment.json", "timing.json"
@@ -36,6 +37,20 @@ def metrics_file(variant_dir: Path) -> Path:
 def checkpoint_dir(run_dir: Path) -> Path:
     """The run's orbax checkpoints: one directory per saved step, holding every variant's state."""
     return Path(run_dir) / "ckpt"
+
+
+def copy_training(trained: Path, run_dir: Path, steps: int) -> bool:
+    """Start `run_dir` from the finished training of `trained` (an identical pair measured differently): its
+    variants' metrics and its checkpoint at the last step, so that the run resumes there and only measures.
+    False, copying nothing, if run_dir has started already or `trained` has no such checkpoint."""
+    final = checkpoint_dir(trained) / str(steps)
+    if Path(run_dir).exists() or not final.is_dir():
+        return False
+    for variant in (d.name for d in final.iterdir() if d.is_dir()):
+        (Path(run_dir) / variant).mkdir(parents=True)
+        shutil.copy2(metrics_file(Path(trained) / variant), metrics_file(Path(run_dir) / variant))
+    shutil.copytree(final, checkpoint_dir(run_dir) / str(steps))
+    return True
 
 
 def figures_dir(run_dir: Path) -> Path:

@@ -33,6 +33,16 @@ def identity(resolved: dict) -> dict:
     return {k: v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
 
 
+MEASURE_ONLY_KEYS = ("probe",)  # settings of what is measured after training, not of the training
+
+
+def same_training(a: dict, b: dict) -> bool:
+    """Whether two runs train exactly the same pair (same program, data, seeds and steps): they differ at most
+    in what is measured afterwards."""
+    strip = lambda resolved: {k: v for k, v in identity(resolved).items() if k not in MEASURE_ONLY_KEYS}
+    return strip(a) == strip(b)
+
+
 def run_directory(resolved: dict) -> Path:
     digest = hashlib.sha256(json.dumps(identity(resolved), sort_keys=True).encode()).hexdigest()[:10]
     return Path(resolved["results_dir"]) / resolved["mistake"] / (resolved["run_name"] or digest)

@@ -21,7 +21,7 @@ from ablations import layout, registry, studies
 from ablations.config import (GROUPS, UsageError, check_choices, check_overrides, check_value, composed, defaults,
                               dotted_keys, resolve, validate)
 from ablations.experiment import check_data
-from ablations.runs import quiet_library_noise, run_directory, run_guarded
+from ablations.runs import quiet_library_noise, run_directory, run_guarded, same_training
 from ablations.studies import Axis, StudySpec
 from ablations.tracking import usable_mode
 
@@ -136,6 +136,17 @@ def prepare(study: StudySpec, argv: list[str]) -> tuple[tuple[Axis, ...], list[t
     return axes, point_configs(study, axes, extra)
 
 
+def reuse_training(earlier: list[tuple[dict, dict]], resolved: dict) -> None:
+    """A point that trains exactly what an earlier point trained (they differ only in what is measured, e.g.
+    probe.length_factor) starts from that point's trained pair and only measures: bit-identical to training it
+    again (resume is), at the cost of its probes alone."""
+    for _, before in earlier:
+        if same_training(before, resolved) and layout.is_complete(run_directory(before)):
+            if layout.copy_training(run_directory(before), run_directory(resolved), resolved["steps"]):
+                print(f"   the same training as {run_directory(before)}: reused, only measuring")
+            return
+
+
 def run_study(study: StudySpec, axes: tuple[Axis, ...], configs: list[tuple[dict, dict]]) -> Path | None:
     if configs[0][1]["dry_run"]:
         for at, resolved in configs:
@@ -151,6 +162,7 @@ def run_study(study: StudySpec, axes: tuple[Axis, ...], configs: list[tuple[dict
     for i, (at, resolved) in enumerate(configs):
         print(f"== study {study.name}: point {i + 1}/{len(configs)} ({label(at)})")
         resolved["wandb"]["usable_mode"] = mode
+        reuse_training(configs[:i], resolved)
         points.append(point_summary(at, resolved, run_guarded(spec, resolved, suite=True)))
         write_summary(study, axes, points, directory)
     print(f"study {study.name}: {finding(points)}\n   {directory / 'study.json'}")

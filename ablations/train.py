@@ -100,22 +100,27 @@ def make_train_chunk(cfg: GPTConfig, s: TrainSettings, groups: list[str], align:
         lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P("data"))))  # bt: b over devices
 
     def one_seed_step(params, opt_state, diverged_at, tokens, seed, step):
-        inputs, targets = sample_batch(tokens, batch_key(seed, step), s.batch_size, s.seq_len, align)
-        inputs, targets = split(inputs), split(targets)
+        # named scopes label the compiled program's ops for `python -m ablations.benchmark --profile`
+        with jax.named_scope("batch"):
+            inputs, targets = sample_batch(tokens, batch_key(seed, step), s.batch_size, s.seq_len, align)
+            inputs, targets = split(inputs), split(targets)
         loss_fn = lambda p: next_token_loss(model.apply(p, inputs), targets,
-                                                  argmax_gradient=cfg.mistakes.argmax_gradient)
-        (objective, cross_entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, new_opt_state = opt.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        grad_norm, param_norm = optax.tree.norm(grads), optax.tree.norm(new_params)
-        finite = jnp.isfinite(objective) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
-        keep_going = finite & (diverged_at < 0)  # a diverged seed freezes at its last finite state
-        choose = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_going, a, b), new, old)
-        params = choose(new_params, params)
-        metrics = {"loss": objective, "train_ce": cross_entropy, "grad_norm": grad_norm, "lr": lr_at(step),
-                   "param_norm": param_norm, "layer_grad_norms": group_norms(grads, groups)}
-        diverged_at = jnp.where(~finite & (diverged_at < 0), step, diverged_at)
-        return params, choose(new_opt_state, opt_state), diverged_at, metrics
+                                            argmax_gradient=cfg.mistakes.argmax_gradient)
+        with jax.named_scope("loss"):
+            (objective, cross_entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        with jax.named_scope("optimizer"):
+            updates, new_opt_state = opt.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+        with jax.named_scope("metrics"):
+            grad_norm, param_norm = optax.tree.norm(grads), optax.tree.norm(new_params)
+            finite = jnp.isfinite(objective) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
+            keep_going = finite & (diverged_at < 0)  # a diverged seed freezes at its last finite state
+            choose = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_going, a, b), new, old)
+            params = choose(new_params, params)
+            metrics = {"loss": objective, "train_ce": cross_entropy, "grad_norm": grad_norm, "lr": lr_at(step),
+                       "param_norm": param_norm, "layer_grad_norms": group_norms(grads, groups)}
+            diverged_at = jnp.where(~finite & (diverged_at < 0), step, diverged_at)
+            return params, choose(new_opt_state, opt_state), diverged_at, metrics
 
     all_seeds_step = over_seeds(one_seed_step)
 

@@ -116,3 +116,24 @@ def test_every_declared_study_is_listed_and_checks_out():
     for study in studies.STUDIES:
         assert study.name in listing and study.question in listing
         check_axes(study, study.axes)  # every declared axis is a real key with well-typed values
+
+
+@pytest.mark.slow
+def test_points_that_differ_only_in_what_is_measured_share_one_training(tmp_path):
+    """padding_mask_share's points train the same pair: the second point reuses the first one's training and
+    measures it, giving exactly what training it alone gives."""
+    common = [*TINY, "wandb.mode=disabled"]
+    out = run_lab("padding_mask_share", *common, "probe.padding_share=[0.25,0.5]", f"results_dir={tmp_path / 'study'}",
+                  module="ablations.study").stdout
+    assert out.count("reused, only measuring") == 1
+    summary = json.loads((tmp_path / "study" / "studies" / "padding_mask_share" / "study.json").read_text())
+    reused = tmp_path / "study" / "studies" / "padding_mask_share" / summary["points"][1]["run"]
+    run_lab("mistake=padding_mask", *common, "probe.padding_share=0.5", f"results_dir={tmp_path / 'alone'}")
+    alone = tmp_path / "alone" / "padding_mask" / reused.name  # the same experiment, the same directory name
+    for name in ("measurements.json", "verdict.json"):
+        assert json.loads((reused / name).read_text()) == json.loads((alone / name).read_text())
+    for variant in ("correct", "broken"):
+        rows = [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}
+                for line in (alone / variant / "metrics.jsonl").read_text().splitlines()]
+        assert rows == [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}
+                        for line in (reused / variant / "metrics.jsonl").read_text().splitlines()]
