@@ -1,8 +1,11 @@
-"""Throughput benchmark: `python -m ablations.benchmark [--configs nanogpt-cpu suite] [--suite] [--out F]`.
+"""Throughput benchmark: `python -m ablations.benchmark [--configs nanogpt-cpu suite] [--profile] [--suite]
+[--torch-python PY] [--out F]`.
 
 Prints one table — compile time, the compiled program's memory, steady-state step time, tokens/s,
-peak memory and MFU against this machine's own matmul peak, measured in the same process — plus,
-where torch is installed, the PyTorch eager baseline of nanogpt-cpu, and writes the figures as JSON."""
+peak memory and MFU (against this machine's matmul peak in the compute dtype, measured in the same process,
+or a GPU's data-sheet bf16 peak) — plus, with --profile, an account of each timed config's step (ms per
+part against its matmul floor), and, where a Python with torch is at hand, the lab and the PyTorch eager
+baseline of nanogpt-cpu timed in interleaved rounds, medians compared; writes the figures as JSON."""
 from __future__ import annotations
 
 import argparse
@@ -73,13 +76,31 @@ CONFIGS = {
 }
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a large float32 matmul on the default device: the denominator of MFU."""
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+# Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s), by device kind: MFU on a GPU is quoted
+# against these, as papers do. Elsewhere (and for f32), the peak is this machine's own measured matmul rate.
+SPEC_BF16_PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
+
+
+def matmul_peak(dtype=jnp.float32, n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a large matmul in `dtype` on the default device: the denominator of MFU where no data-sheet
+    peak is known."""
+    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
     dot = jax.jit(jnp.dot)
     dot(a, a).block_until_ready()
     best = min(timed(lambda: dot(a, a).block_until_ready()) for _ in range(repeats))
     return 2 * n**3 / best
+
+
+def mfu_peak(bench: Bench, measured_f32: float) -> tuple[float, str]:
+    """The peak a bench's MFU is quoted against, and where it comes from: the device's data-sheet bf16 peak for
+    bf16 compute on a known GPU, else this machine's measured matmul peak in the bench's compute dtype."""
+    if bench.model.dtype == "bfloat16":
+        kind = jax.devices()[0].device_kind
+        spec = next((peak for name, peak in SPEC_BF16_PEAKS.items() if name in kind), None)
+        if spec:
+            return spec, f"{kind} data-sheet bf16 peak"
+        return matmul_peak(jnp.bfloat16), "measured bf16 matmul peak"
+    return measured_f32, "measured f32 matmul peak"
 
 
 def timed(fn) -> float:
@@ -108,50 +129,86 @@ def program_memory_mb(compiled) -> float:
     return (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes) / 2**20
 
 
-def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
-    """Compile the variant's training chunk ahead of time, then time `dispatches` calls of it after one
-    warm-up call (none: compile only, e.g. gpt2-small's memory on a CPU)."""
+@dataclasses.dataclass
+class Compiled:
+    """A bench's training chunk compiled ahead of time, with its state and inputs: call `run()` to train one
+    chunk of `log_every` steps."""
+    bench: Bench
+    program: object
+    state: dict
+    tokens: jax.Array
+    seeds: jax.Array
+    params: int
+    compile_s: float
+    calls: int = 0
+
+    def run(self) -> None:
+        start = self.calls * self.bench.settings.log_every
+        self.state, metrics = self.program(self.state, self.tokens, self.seeds, start)
+        jax.block_until_ready(metrics)
+        self.calls += 1
+
+    def step_s(self, dispatches: int) -> float:
+        """Median seconds per step over `dispatches` calls."""
+        times = [timed(self.run) / self.bench.settings.log_every for _ in range(dispatches)]
+        return float(np.median(times))
+
+
+def compile_bench(bench: Bench) -> Compiled:
     s, seeds = bench.settings, list(range(bench.seeds))
     state = init_state(bench.model, s, seeds)
-    size = n_params(seed_slice(state["params"], 0))
     chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
     tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
     seed_array = jnp.asarray(seeds)
     tic = time.perf_counter()
-    compiled = chunk.lower(state, tokens, seed_array, 0).compile()
-    row = {"config": bench.name, "params": size, "compile_s": time.perf_counter() - tic,
-           "program_memory_mb": program_memory_mb(compiled)}
+    program = chunk.lower(state, tokens, seed_array, 0).compile()
+    return Compiled(bench, program, state, tokens, seed_array, n_params(seed_slice(state["params"], 0)),
+                    time.perf_counter() - tic)
+
+
+def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
+    """Compile the variant's training chunk ahead of time, then time `dispatches` calls of it after one
+    warm-up call (none: compile only, e.g. gpt2-small's memory on a CPU)."""
+    compiled = compile_bench(bench)
+    s = bench.settings
+    row = {"config": bench.name, "params": compiled.params, "compile_s": compiled.compile_s,
+           "program_memory_mb": program_memory_mb(compiled.program)}
     if not dispatches:
         return row
-    times = []
-    for i in range(dispatches + 1):
-        tic = time.perf_counter()
-        state, metrics = compiled(state, tokens, seed_array, i * s.log_every)
-        jax.block_until_ready(metrics)
-        times.append((time.perf_counter() - tic) / s.log_every)
-    step_s = float(np.median(times[1:]))
+    compiled.run()
+    step_s = compiled.step_s(dispatches)
     tokens_per_s = s.batch_size * s.seq_len * bench.seeds / step_s
+    against, source = mfu_peak(bench, peak)
     return {**row, "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
-            "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, size) / peak}
+            "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, compiled.params) / against,
+            "mfu_against": source, "mfu_peak_flops": against}
 
 
 def profile_bench(bench: Bench, peak: float, calls: int = 5) -> list[dict]:
     """The account of one step of `bench` (ablations.step_profile), after one warm-up call."""
-    s, seeds = bench.settings, list(range(bench.seeds))
-    state = init_state(bench.model, s, seeds)
-    chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
-    tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
-    seed_array = jnp.asarray(seeds)
-    compiled = chunk.lower(state, tokens, seed_array, 0).compile()
-    holder = {"state": state}
+    compiled = compile_bench(bench)
+    compiled.run()
+    s = bench.settings
+    return step_profile.account(compiled.program, compiled.run, s.log_every, calls, bench.model, s.batch_size,
+                                s.seq_len, bench.seeds, peak)
 
-    def run_once():
-        holder["state"], metrics = compiled(holder["state"], tokens, seed_array, 0)
-        jax.block_until_ready(metrics)
 
-    run_once()
-    return step_profile.account(compiled, run_once, s.log_every, calls, bench.model, s.batch_size, s.seq_len,
-                                bench.seeds, peak)
+def compare_with_torch(bench: Bench, python: str, rounds: int, dispatches: int) -> dict | None:
+    """The lab and the PyTorch eager baseline timed in turns, `rounds` each (so that whatever else the machine
+    does falls on both alike), medians compared; None if the baseline cannot run."""
+    compiled, lab_ms, torch_rows = compile_bench(bench), [], []
+    compiled.run()
+    for _ in range(rounds):
+        lab_ms.append(compiled.step_s(dispatches) * 1e3)
+        reference = torch_reference(python)
+        if reference is None:
+            return None
+        torch_rows.append(reference)
+    torch_ms = [r["step_ms"] for r in torch_rows]
+    return {"config": f"{bench.name}: lab vs PyTorch eager, interleaved", "torch": torch_rows[0]["torch"],
+            "rounds": rounds, "lab_ms": lab_ms, "torch_ms": torch_ms, "lab_median_ms": float(np.median(lab_ms)),
+            "torch_median_ms": float(np.median(torch_ms)),
+            "lab_speedup": float(np.median(torch_ms) / np.median(lab_ms))}
 
 
 def suite_wall_time() -> dict:
@@ -190,6 +247,8 @@ def main(argv=None) -> None:
                         help="account of one step of each timed config: ms per part against its matmul floor")
     parser.add_argument("--torch-python", default=sys.executable,
                         help="a Python with torch installed: times the PyTorch eager baseline of nanogpt-cpu")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of the lab and the PyTorch baseline (medians compared)")
     parser.add_argument("--out", default="benchmark.json")
     args = parser.parse_args(argv)
     peak = matmul_peak()
@@ -218,13 +277,15 @@ def main(argv=None) -> None:
         print(f"two study points: one by one {2 * alone['step_ms']:.1f} ms/step + 2 compiles; merged in one vmap "
               f"{both['step_ms']:.1f} ms/step + 1 compile "
               f"(saves {1 - both['step_ms'] / (2 * alone['step_ms']):.0%} per step)")
-    ours = next((r for r in rows if r["config"] == "nanogpt-cpu" and "step_ms" in r), None)
-    reference = torch_reference(args.torch_python) if ours else None
-    if reference:
-        reference["lab_speedup"] = ours["tokens_per_s"] / reference["tokens_per_s"]
-        rows.append(reference)
-        print(f"PyTorch {reference['torch']} eager, same model and batch: {reference['step_ms']:.2f} ms/step, "
-              f"{reference['tokens_per_s']:,.0f} tokens/s; the lab runs at {reference['lab_speedup']:.2f}x that")
+    nanogpt = CONFIGS["nanogpt-cpu"]() if "nanogpt-cpu" in args.configs and args.dispatches else []
+    comparison = compare_with_torch(nanogpt[0], args.torch_python, args.rounds, args.dispatches) if nanogpt else None
+    if comparison:
+        rows.append(comparison)
+        c = comparison
+        print(f"nanogpt-cpu, {c['rounds']} interleaved rounds each: the lab {c['lab_median_ms']:.2f} ms/step "
+              f"({min(c['lab_ms']):.2f}–{max(c['lab_ms']):.2f}), PyTorch {c['torch']} eager "
+              f"{c['torch_median_ms']:.2f} ({min(c['torch_ms']):.2f}–{max(c['torch_ms']):.2f}); "
+              f"the lab runs at {c['lab_speedup']:.2f}x PyTorch eager")
     if args.suite:
         rows.append(suite_wall_time())
         print(f"suite wall time (mistake=all, 3 seeds, paired): {rows[-1]['wall_s'] / 60:.1f} min")

@@ -1,8 +1,51 @@
-"""The benchmark's comparison with PyTorch eager: a Python that cannot run it is "not measured", in one line."""
-from ablations.benchmark import torch_reference
+"""The benchmark's comparison with PyTorch eager: interleaved rounds, medians; a Python that cannot run it is
+"not measured", in one line."""
+from ablations import benchmark
+from ablations.benchmark import Bench, torch_reference
+from ablations.train import TrainSettings
+from model import GPTConfig
 
 
 def test_a_missing_torch_python_is_not_measured_in_one_line(capsys):
     assert torch_reference("/nonexistent/bin/python") is None
     assert capsys.readouterr().out.strip().splitlines() == [
         "PyTorch eager baseline not measured (/nonexistent/bin/python: No such file or directory)"]
+
+
+TINY_BENCH = Bench("tiny", GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=1, max_len=16),
+                   TrainSettings(steps=10, batch_size=2, seq_len=16, log_every=2, warmup=1))
+
+
+def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_path, monkeypatch):
+    """A stand-in baseline (a script in place of a torch Python) that logs when it runs: rounds alternate."""
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\necho torch >> {log}\nout=$(echo "$@" | sed "s/.*--out //")\n'
+                    'echo \'{"torch": "stand-in", "step_ms": 20.0, "tokens_per_s": 1.0}\' > "$out"\n')
+    fake.chmod(0o755)
+    original = benchmark.Compiled.step_s
+
+    def logged(self, dispatches):
+        with log.open("a") as f:
+            f.write("lab\n")
+        return original(self, dispatches)
+
+    monkeypatch.setattr(benchmark.Compiled, "step_s", logged)
+    row = benchmark.compare_with_torch(TINY_BENCH, str(fake), rounds=3, dispatches=2)
+    assert log.read_text().split() == ["lab", "torch"] * 3
+    assert row["torch_ms"] == [20.0] * 3 and len(row["lab_ms"]) == 3
+    assert row["lab_speedup"] == 20.0 / row["lab_median_ms"]
+
+
+def test_a_baseline_that_cannot_run_ends_the_comparison_not_measured(capsys):
+    assert benchmark.compare_with_torch(TINY_BENCH, "/nonexistent/bin/python", rounds=2, dispatches=1) is None
+    assert "not measured" in capsys.readouterr().out
+
+
+def test_mfu_is_quoted_against_the_data_sheet_on_a_known_gpu_and_the_measured_peak_elsewhere(monkeypatch):
+    f32_bench = TINY_BENCH
+    assert benchmark.mfu_peak(f32_bench, 123.0) == (123.0, "measured f32 matmul peak")
+    bf16_bench = Bench("tiny bf16", GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=1, max_len=16,
+                                              dtype="bfloat16"), TINY_BENCH.settings)
+    monkeypatch.setattr(benchmark.jax, "devices", lambda: [type("Device", (), {"device_kind": "NVIDIA H100 80GB"})()])
+    assert benchmark.mfu_peak(bf16_bench, 123.0) == (989e12, "NVIDIA H100 80GB data-sheet bf16 peak")
