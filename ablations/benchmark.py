@@ -196,14 +196,16 @@ def profile_bench(bench: Bench, peak: float, calls: int = 5) -> list[dict]:
 def compare_with_torch(bench: Bench, python: str, rounds: int, dispatches: int) -> dict | None:
     """The lab and the PyTorch eager baseline timed in turns, `rounds` each (so that whatever else the machine
     does falls on both alike), medians compared; None if the baseline cannot run."""
-    compiled, lab_ms, torch_rows = compile_bench(bench), [], []
-    compiled.run()
+    compiled, lab_ms, torch_rows = None, [], []
     for _ in range(rounds):
-        lab_ms.append(compiled.step_s(dispatches) * 1e3)
-        reference = torch_reference(python)
+        reference = torch_reference(python)  # first, so that a baseline that cannot run costs no compile
         if reference is None:
             return None
         torch_rows.append(reference)
+        if compiled is None:
+            compiled = compile_bench(bench)
+            compiled.run()
+        lab_ms.append(compiled.step_s(dispatches) * 1e3)
     torch_ms = [r["step_ms"] for r in torch_rows]
     return {"config": f"{bench.name}: lab vs PyTorch eager, interleaved", "torch": torch_rows[0]["torch"],
             "rounds": rounds, "lab_ms": lab_ms, "torch_ms": torch_ms, "lab_median_ms": float(np.median(lab_ms)),
