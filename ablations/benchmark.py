@@ -78,7 +78,9 @@ CONFIGS = {
 
 # Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s), by device kind: MFU on a GPU is quoted
 # against these, as papers do. Elsewhere (and for f32), the peak is this machine's own measured matmul rate.
-SPEC_BF16_PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
+# Matched in order, the more specific names first (an H100 PCIe is not an SXM H100, an L40S is not an L4).
+SPEC_BF16_PEAKS = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
+                   ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12))
 
 
 def matmul_peak(dtype=jnp.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -96,7 +98,7 @@ def mfu_peak(bench: Bench, measured_f32: float) -> tuple[float, str]:
     bf16 compute on a known GPU, else this machine's measured matmul peak in the bench's compute dtype."""
     if bench.model.dtype == "bfloat16":
         kind = jax.devices()[0].device_kind
-        spec = next((peak for name, peak in SPEC_BF16_PEAKS.items() if name in kind), None)
+        spec = next((peak for name, peak in SPEC_BF16_PEAKS if name in kind), None)
         if spec:
             return spec, f"{kind} data-sheet bf16 peak"
         return matmul_peak(jnp.bfloat16), "measured bf16 matmul peak"
@@ -239,7 +241,7 @@ def torch_reference(python: str) -> dict | None:
         return json.loads(out.read_text())
 
 
-def main(argv=None) -> None:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["nanogpt-cpu", "suite"], choices=list(CONFIGS))
     parser.add_argument("--dispatches", type=int, default=10,
@@ -253,10 +255,13 @@ def main(argv=None) -> None:
                         help="interleaved rounds of the lab and the PyTorch baseline (medians compared)")
     parser.add_argument("--out", default="benchmark.json")
     args = parser.parse_args(argv)
-    peak = matmul_peak()
-    device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
-    print(f"device: {device}; measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
-    rows = [run_bench(b, peak, args.dispatches) for name in args.configs for b in CONFIGS[name]()]
+    if args.rounds < 1 or args.dispatches < 0:
+        sys.exit(f"error: --rounds {args.rounds}, --dispatches {args.dispatches}: rounds must be at least 1, "
+                 "dispatches at least 0")
+    return args
+
+
+def print_table(rows: list[dict]) -> None:
     print(f"{'config':28} {'params':>11} {'compile s':>9} {'program MB':>10} {'step ms':>8} {'tokens/s':>9} "
           f"{'peak MB':>7} {'MFU':>6}")
     for r in rows:
@@ -264,30 +269,53 @@ def main(argv=None) -> None:
                       if "step_ms" in r else "(compile only)")
         print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} "
               f"{timed_part}")
-    if args.profile:
-        for bench in (b for name in args.configs for b in CONFIGS[name]()):
-            timed_row = next((r for r in rows if r["config"] == bench.name and "step_ms" in r), None)
-            if timed_row:
-                print(f"\n{bench.name}:")
-                timed_row["account"] = profile_bench(bench, peak)
-                step_profile.print_account(timed_row["account"], timed_row["step_ms"])
+
+
+def add_profiles(benches: list[Bench], rows: list[dict], peak: float) -> None:
+    """Each timed config's account of its step, printed and kept in its row."""
+    for bench in benches:
+        timed_row = next((r for r in rows if r["config"] == bench.name and "step_ms" in r), None)
+        if timed_row:
+            print(f"\n{bench.name}:")
+            timed_row["account"] = profile_bench(bench, mfu_peak(bench, peak)[0])
+            step_profile.print_account(timed_row["account"], timed_row["step_ms"])
+
+
+def merged_summary(rows: list[dict]) -> dict | None:
     merged = [r for r in rows if r["config"].startswith("post_norm 8L") and "step_ms" in r]
-    if len(merged) == 2:
-        alone, both = merged
-        rows.append({"config": "two points merged vs one by one", "one_by_one_ms": 2 * alone["step_ms"],
-                     "merged_ms": both["step_ms"], "compile_saved_s": alone["compile_s"]})
-        print(f"two study points: one by one {2 * alone['step_ms']:.1f} ms/step + 2 compiles; merged in one vmap "
-              f"{both['step_ms']:.1f} ms/step + 1 compile "
-              f"(saves {1 - both['step_ms'] / (2 * alone['step_ms']):.0%} per step)")
-    nanogpt = CONFIGS["nanogpt-cpu"]() if "nanogpt-cpu" in args.configs and args.dispatches else []
-    comparison = compare_with_torch(nanogpt[0], args.torch_python, args.rounds, args.dispatches) if nanogpt else None
-    if comparison:
-        rows.append(comparison)
-        c = comparison
+    if len(merged) != 2:
+        return None
+    alone, both = merged
+    print(f"two study points: one by one {2 * alone['step_ms']:.1f} ms/step + 2 compiles; merged in one vmap "
+          f"{both['step_ms']:.1f} ms/step + 1 compile (saves {1 - both['step_ms'] / (2 * alone['step_ms']):.0%} "
+          "per step)")
+    return {"config": "two points merged vs one by one", "one_by_one_ms": 2 * alone["step_ms"],
+            "merged_ms": both["step_ms"], "compile_saved_s": alone["compile_s"]}
+
+
+def torch_comparison(args) -> dict | None:
+    if "nanogpt-cpu" not in args.configs or not args.dispatches:
+        return None
+    c = compare_with_torch(CONFIGS["nanogpt-cpu"]()[0], args.torch_python, args.rounds, args.dispatches)
+    if c:
         print(f"nanogpt-cpu, {c['rounds']} interleaved rounds each: the lab {c['lab_median_ms']:.2f} ms/step "
               f"({min(c['lab_ms']):.2f}–{max(c['lab_ms']):.2f}), PyTorch {c['torch']} eager "
               f"{c['torch_median_ms']:.2f} ({min(c['torch_ms']):.2f}–{max(c['torch_ms']):.2f}); "
               f"the lab runs at {c['lab_speedup']:.2f}x PyTorch eager")
+    return c
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    peak = matmul_peak()
+    device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
+    print(f"device: {device}; measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+    benches = [b for name in args.configs for b in CONFIGS[name]()]
+    rows = [run_bench(b, peak, args.dispatches) for b in benches]
+    print_table(rows)
+    if args.profile:
+        add_profiles(benches, rows, peak)
+    rows += [row for row in (merged_summary(rows), torch_comparison(args)) if row]
     if args.suite:
         rows.append(suite_wall_time())
         print(f"suite wall time (mistake=all, 3 seeds, paired): {rows[-1]['wall_s'] / 60:.1f} min")

@@ -10,6 +10,8 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
+from ablations import hosts
+
 
 class RunCheckpoints:
     """Open (restoring the newest readable checkpoint), save every `save_every` steps, close (waiting for the
@@ -31,12 +33,15 @@ class RunCheckpoints:
             try:
                 restored = self.manager.restore(step, args=ocp.args.Composite(
                     **{name: ocp.args.StandardRestore(tree) for name, tree in abstract.items()}))
-                return {name: restored[name] for name in states}, step
             except Exception as error:  # orbax raises many kinds for truncated or garbled files
                 warnings.warn(f"checkpoint {self.directory}/{step} is unreadable ({type(error).__name__}); kept "
                               f"as {step}.unreadable, trying the previous one", stacklevel=2)
-                (self.directory / str(step)).rename(self.directory / f"{step}.unreadable")
+                if hosts.writes():
+                    (self.directory / str(step)).rename(self.directory / f"{step}.unreadable")
+                hosts.barrier(f"checkpoint {step} moved aside")
                 self.manager.reload()
+                continue
+            return {name: restored[name] for name in states}, step
         if steps:
             raise RuntimeError(f"no checkpoint in {self.directory} is readable; move it away to start over")
         return states, 0
@@ -48,9 +53,12 @@ class RunCheckpoints:
                 **{name: ocp.args.StandardSave(state) for name, state in states.items()}), force=force)
 
     def close(self) -> None:
+        """Wait for the last write, then release the manager (also when the write failed)."""
         with write_errors_as_os_errors(self.directory):
-            self.manager.wait_until_finished()
-            self.manager.close()
+            try:
+                self.manager.wait_until_finished()
+            finally:
+                self.manager.close()
 
 
 @contextlib.contextmanager

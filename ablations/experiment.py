@@ -2,6 +2,7 @@
 names) trained on the same seeds and batches, then measured by the registry's probes and judged by its rules."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -146,8 +147,11 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict 
     try:
         with StopRequest() as stop:
             states = train_pair(trainers, s, checkpoints, stop)
-    finally:
-        checkpoints.close()
+    except BaseException:
+        with contextlib.suppress(OSError):  # the error under way is the one to report, not a failed last write
+            checkpoints.close()
+        raise
+    checkpoints.close()
     if not hosts.writes():
         return None
     measured = {v.name: measure_variant(spec, v, hosts.local_copy(states[v.name]), s, cfg["probe"], seeds)

@@ -5,12 +5,15 @@ MaxText do."""
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 
 def initialize(settings: dict) -> None:
     """Join the run's processes. Coordinator address, process count and id: from the config, or (null) from
     the cluster's environment (SLURM, Open MPI, Cloud TPU; JAX_COORDINATOR_ADDRESS). CPU devices reduce
     across processes over gloo."""
+    if jax.distributed.is_initialized():  # a sweep's later job: the processes are joined already
+        return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=settings["coordinator_address"],
                                num_processes=settings["num_processes"], process_id=settings["process_id"])
@@ -31,3 +34,21 @@ def local_copy(tree):
     """A tree of replicated global arrays as this process's own arrays, so that process 0 can measure them
     alone (a computation on global arrays needs every process)."""
     return jax.device_get(tree) if jax.process_count() > 1 else tree
+
+
+def any_process(flag: bool) -> bool:
+    """Whether `flag` holds on any process: a signal or a failure seen by one process is every process's, so
+    that all of them stop (or go on) at the same chunk and none waits forever in a collective."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def barrier(name: str) -> None:
+    """Every process waits here for the others (e.g. for process 0's measurements before the next run)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)

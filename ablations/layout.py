@@ -39,17 +39,31 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "ckpt"
 
 
+def refuse_old_checkpoints(run_dir: Path) -> None:
+    """A run stopped under the previous layout (one checkpoint directory per variant) cannot resume under this
+    one; say so rather than retrain it from step 0 over its metrics."""
+    old = sorted(str(p) for p in Path(run_dir).glob("*/ckpt") if p.is_dir())
+    if old:
+        raise ValueError(f"{run_dir} holds checkpoints of the previous layout ({', '.join(old)}); finish it with "
+                         "the lab version that started it, or pass run_name=<new> for a fresh run")
+
+
 def copy_training(trained: Path, run_dir: Path, steps: int) -> bool:
     """Start `run_dir` from the finished training of `trained` (an identical pair measured differently): its
     variants' metrics and its checkpoint at the last step, so that the run resumes there and only measures.
-    False, copying nothing, if run_dir has started already or `trained` has no such checkpoint."""
-    final = checkpoint_dir(trained) / str(steps)
-    if Path(run_dir).exists() or not final.is_dir():
+    False, copying nothing, if run_dir has started already or `trained` lacks that checkpoint or a variant's
+    metrics. Built under a temporary name and renamed into place: a copy cut short is never a run."""
+    final, run_dir = checkpoint_dir(trained) / str(steps), Path(run_dir)
+    variants = [d.name for d in final.iterdir() if d.is_dir()] if final.is_dir() else []
+    if run_dir.exists() or not variants or not all(metrics_file(Path(trained) / v).is_file() for v in variants):
         return False
-    for variant in (d.name for d in final.iterdir() if d.is_dir()):
-        (Path(run_dir) / variant).mkdir(parents=True)
-        shutil.copy2(metrics_file(Path(trained) / variant), metrics_file(Path(run_dir) / variant))
-    shutil.copytree(final, checkpoint_dir(run_dir) / str(steps))
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for variant in variants:
+        (partial / variant).mkdir(parents=True)
+        shutil.copy2(metrics_file(Path(trained) / variant), metrics_file(partial / variant))
+    shutil.copytree(final, checkpoint_dir(partial) / str(steps))
+    partial.rename(run_dir)
     return True
 
 

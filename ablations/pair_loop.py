@@ -69,22 +69,29 @@ def train_pair(trainers: list[VariantTrainer], s: TrainSettings, checkpoints: Ru
     checkpoint is saved (a checkpoint at step N implies the rows of step N are on disk). A signal checkpoints
     every variant at the end of the chunk and stops."""
     names = [t.name for t in trainers]
-    states, start = checkpoints.restore({t.name: t.initial for t in trainers})
-    states = {t.name: t.start(states[t.name], start) for t in trainers}
-    step = start
-    with concurrent.futures.ThreadPoolExecutor(hosts.concurrent_programs(len(trainers))) as pool:
-        for chunk_start in range(start, s.steps, s.log_every):
-            done = list(pool.map(lambda t: t.train_chunk(states[t.name], chunk_start), trainers))
-            step = chunk_start + s.log_every
-            for name, t, (states[name], rows) in zip(names, trainers, done):
-                t.log(rows)
-            checkpoints.save(step, states, force=step == s.steps or bool(stop.signal))
-            if stop.signal:
-                break
+    # placed as training needs them (replicated over every process's devices), so that a checkpoint restores
+    # straight into that placement: no process holds an array another process would have to send it
+    states, start = checkpoints.restore({t.name: replicate(t.initial, t.mesh) for t in trainers})
     for t in trainers:
-        t.bar.close()
-    if stop.signal and step < s.steps:
-        raise Stopped(f"stopped at step {step} by {stop.signal}; checkpoint saved")
+        t.initial = None  # restored or not, the trainer's copy of the initial state is not needed again
+    states = {t.name: t.start(states[t.name], start) for t in trainers}
+    step, stopping = start, False
+    try:
+        with concurrent.futures.ThreadPoolExecutor(hosts.concurrent_programs(len(trainers))) as pool:
+            for chunk_start in range(start, s.steps, s.log_every):
+                done = list(pool.map(lambda t: t.train_chunk(states[t.name], chunk_start), trainers))
+                step = chunk_start + s.log_every
+                for name, t, (states[name], rows) in zip(names, trainers, done):
+                    t.log(rows)
+                stopping = hosts.any_process(bool(stop.signal))  # read once: the save and the stop agree
+                checkpoints.save(step, states, force=step == s.steps or stopping)
+                if stopping:
+                    break
+    finally:
+        for t in trainers:
+            t.bar.close()
+    if stopping and step < s.steps:
+        raise Stopped(f"stopped at step {step} by {stop.signal or 'a signal to another process'}; checkpoint saved")
     return states
 
 

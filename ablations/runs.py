@@ -95,34 +95,50 @@ def exclusive_lock(run_dir: Path):
 def run_one(spec: MistakeSpec, resolved: dict) -> dict | None:
     """Train, measure, judge and plot one mistake in its run directory (resumed if it has a checkpoint); the
     verdict (None on a process of a multi-host run other than 0, which trains and writes nothing)."""
-    from ablations import figures
     from ablations.experiment import run_pair
     from ablations.stopping import Stopped
 
     run_dir = run_directory(resolved)
     refuse_changed_config(run_dir / layout.CONFIG, resolved)
+    layout.refuse_old_checkpoints(run_dir)
     if layout.is_complete(run_dir):
         verdict = layout.read(run_dir, layout.VERDICT)
-        print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never overwritten, "
-              "pass run_name=<new> for a fresh run")
-        print_reference_comparison(run_dir, resolved)
+        if hosts.writes():
+            print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never "
+                  "overwritten, pass run_name=<new> for a fresh run")
+            print_reference_comparison(run_dir, resolved)
         return verdict
     started = time.perf_counter()
     try:
-        with open_run(spec, resolved, run_dir) if hosts.writes() else contextlib.nullcontext():
+        with contextlib.ExitStack() as opened:
+            error = None
+            if hosts.writes():
+                try:
+                    opened.enter_context(open_run(spec, resolved, run_dir))
+                except (ValueError, OSError) as failed:
+                    error = failed
+            if hosts.any_process(error is not None):  # process 0 could not start: no process trains
+                raise error or RuntimeError(f"process 0 could not open {run_dir} (see its error)")
             verdict = run_pair(spec, resolved, run_dir, sink_factory(spec, resolved, run_dir))
     except Stopped as stop:
         sys.exit(f"{stop}. Resume with the same command: {resume_command()}")
-    if not hosts.writes():
-        return None
+    if hosts.writes():
+        finish(spec, resolved, run_dir, verdict, time.perf_counter() - started)
+    hosts.barrier(f"{spec.name} measured")  # the other processes wait for process 0's measurements
+    return verdict if hosts.writes() else None
+
+
+def finish(spec: MistakeSpec, resolved: dict, run_dir: Path, verdict: dict, seconds: float) -> None:
+    """Figures, timing, the printed verdict and the comparison with the committed reference (process 0)."""
+    from ablations import figures
+
     figures.write_figures(run_dir)
-    layout.write(run_dir, layout.TIMING, {"seconds": round(time.perf_counter() - started, 1),
+    layout.write(run_dir, layout.TIMING, {"seconds": round(seconds, 1),
                                           "note": "wall time of the last session that trained it"})
     print_verdict(spec, verdict)
     print_reference_comparison(run_dir, resolved)
     if resolved["wandb"]["usable_mode"] == "offline":
         print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
-    return verdict
 
 
 @contextlib.contextmanager

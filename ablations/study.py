@@ -133,17 +133,26 @@ def prepare(study: StudySpec, argv: list[str]) -> tuple[tuple[Axis, ...], list[t
     """The axes and every point's resolved config, all checked before anything is written or trained."""
     axes, extra = split_arguments(study, argv)
     check_axes(study, axes)
-    return axes, point_configs(study, axes, extra)
+    configs = point_configs(study, axes, extra)
+    if configs[0][1]["distributed"]["enabled"]:
+        raise UsageError("distributed.enabled=true: a study runs in one process; run its points across hosts "
+                         "with python -m ablations.run (Hydra's -m sweeps a grid)")
+    return axes, configs
 
 
 def reuse_training(earlier: list[tuple[dict, dict]], resolved: dict) -> None:
     """A point that trains exactly what an earlier point trained (they differ only in what is measured, e.g.
     probe.length_factor) starts from that point's trained pair and only measures: bit-identical to training it
-    again (resume is), at the cost of its probes alone."""
+    again (resume is), at the cost of its probes alone. A copy that cannot be made leaves the point to train."""
     for _, before in earlier:
-        if same_training(before, resolved) and layout.is_complete(run_directory(before)):
+        if not (same_training(before, resolved) and layout.is_complete(run_directory(before))):
+            continue
+        try:
             if layout.copy_training(run_directory(before), run_directory(resolved), resolved["steps"]):
                 print(f"   the same training as {run_directory(before)}: reused, only measuring")
+                return
+        except OSError as error:
+            print(f"   could not reuse {run_directory(before)} ({error}); training this point")
             return
 
 

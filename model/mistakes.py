@@ -2,7 +2,8 @@
 
 Only the switches live here; what each one is said to cause, and how the lab measures it,
 lives in the registry (`ablations/registry.py`). The model reads mistakes 1-8 and 11,
-the training objective reads mistake 9, the tokenizer set-up reads mistake 10.
+the training objective reads mistake 9; mistake 10 is in the data (the registry gives its broken variant
+too small a vocabulary), and its switch marks such a model for the audit (`ablations/adapters.py`).
 """
 from __future__ import annotations
 

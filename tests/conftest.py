@@ -2,9 +2,11 @@ import contextlib
 import importlib
 import inspect
 import io
+import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -41,13 +43,17 @@ def run_cli_here(*args, module="ablations.run"):
     getattr(cli, "FAILED_JOBS", []).clear()
     out, err, code = io.StringIO(), io.StringIO(), 0
     argv, sys.argv = sys.argv, [module, *args]
+    levels = {name: logging.getLogger(name).level for name in ("absl", "asyncio")}  # quiet_library_noise's
+    hook = sys.unraisablehook
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
             cli.main()
     except SystemExit as stop:
         code = stop.code
     finally:
-        sys.argv = argv
+        sys.argv, sys.unraisablehook = argv, hook
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
     if isinstance(code, str):
         err.write(code + "\n")
     return subprocess.CompletedProcess([module, *args], 1 if isinstance(code, str) else code or 0,

@@ -18,11 +18,16 @@ def same(a, b) -> bool:
 
 def test_every_variant_is_saved_in_one_checkpoint_per_step_on_the_save_interval(tmp_path):
     checkpoints = RunCheckpoints(tmp_path / "ckpt", save_every=4)
-    for step in (2, 4, 6, 8):
+    for step in (2, 4, 6):
         checkpoints.save(step, states(step))
-    checkpoints.save(9, states(9), force=True)  # the last step, or a signal: saved off the interval
+    checkpoints.save(7, states(7), force=True)  # the last step, or a signal: saved off the interval
     checkpoints.close()
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["8", "9"]  # max_to_keep=2; 2 and 6 never saved
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["4", "7"]  # 2 and 6 were never saved
+    checkpoints = RunCheckpoints(tmp_path / "ckpt", save_every=4)
+    for step in (8, 9):
+        checkpoints.save(step, states(step), force=step == 9)
+    checkpoints.close()
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["8", "9"]  # max_to_keep=2
     assert sorted(p.name for p in (tmp_path / "ckpt" / "9").iterdir() if p.is_dir()) == ["broken", "correct"]
     restored, step = RunCheckpoints(tmp_path / "ckpt", save_every=4).restore(states(0))
     assert step == 9 and same(restored, states(9))
@@ -57,3 +62,33 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_previous_with_a_warni
     with pytest.warns(UserWarning, match="4 is unreadable .* trying the previous one"):
         restored, step = RunCheckpoints(tmp_path / "ckpt", save_every=2).restore(states(0))
     assert step == 2 and same(restored, states(2)) and (tmp_path / "ckpt" / "4.unreadable").is_dir()
+
+
+def test_a_trained_run_is_copied_whole_under_a_temporary_name_or_not_at_all(tmp_path):
+    from ablations import layout
+
+    trained = tmp_path / "trained"
+    checkpoints = RunCheckpoints(layout.checkpoint_dir(trained), save_every=4)
+    checkpoints.save(4, states(4))
+    checkpoints.close()
+    for variant in ("correct", "broken"):
+        (trained / variant).mkdir()
+        layout.metrics_file(trained / variant).write_text('{"step": 4, "seed": 0}\n')
+    assert not layout.copy_training(trained, tmp_path / "other", steps=8)  # no checkpoint at the last step
+    assert layout.copy_training(trained, tmp_path / "copy", steps=4)
+    restored, step = RunCheckpoints(layout.checkpoint_dir(tmp_path / "copy"), save_every=4).restore(states(0))
+    assert step == 4 and same(restored, states(4)) and not (tmp_path / "copy.partial").exists()
+    assert layout.metrics_file(tmp_path / "copy" / "broken").read_text() == '{"step": 4, "seed": 0}\n'
+    assert not layout.copy_training(trained, tmp_path / "copy", steps=4)  # started already: left alone
+    layout.metrics_file(trained / "broken").unlink()
+    assert not layout.copy_training(trained, tmp_path / "third", steps=4)  # a variant's metrics missing
+    assert not (tmp_path / "third").exists()
+
+
+def test_a_run_stopped_under_the_previous_layout_is_refused_not_retrained(tmp_path):
+    from ablations import layout
+
+    (tmp_path / "run" / "correct" / "ckpt" / "200").mkdir(parents=True)
+    with pytest.raises(ValueError, match="previous layout .*correct/ckpt.*run_name=<new>"):
+        layout.refuse_old_checkpoints(tmp_path / "run")
+    layout.refuse_old_checkpoints(tmp_path / "fresh")  # nothing there: nothing to refuse

@@ -39,3 +39,14 @@ def test_memory_lower_bound_refuses_what_cannot_fit():
     resolved = resolve(composed(["mistake=narrow_ffn", "train.seq_len=100000"]))
     with pytest.raises(UsageError, match=r"train.seq_len=100000 .* needs at least [\d,.]+ GiB .* this machine has"):
         validate(resolved)
+
+
+def test_a_variant_config_applies_the_registry_settings_of_that_variant_alone():
+    from ablations.config import variant_config
+
+    resolved = resolve(composed(["mistake=tiny_vocab", "data.tiny_vocab_size=12", "data.vocab_size=40"]))
+    assert variant_config(resolved, "broken")["data"]["vocab_size"] == 12  # "${data.tiny_vocab_size}", resolved
+    assert variant_config(resolved, "correct")["data"]["vocab_size"] == 40
+    overflow = resolve(composed(["mistake=position_overflow"]))
+    assert variant_config(overflow, "sinusoidal")["model"]["position"] == "sinusoidal"  # a fix
+    assert variant_config(overflow, "correct")["model"]["position"] == overflow["model"]["position"]

@@ -2,9 +2,11 @@
 writes files, takes the lock and logs, and the run equals one process holding both devices."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import ROOT, TINY, run_lab
@@ -55,3 +57,36 @@ def test_two_processes_train_one_run_and_only_process_0_writes_and_logs(tmp_path
         assert all(joined_row == pytest.approx(single_row, rel=1e-5) for joined_row, single_row in pairs)
     assert json.loads((run / "verdict.json").read_text())["verdict"] == \
         json.loads((single / "verdict.json").read_text())["verdict"]
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_process_stops_both_after_a_checkpoint_and_the_run_resumes(tmp_path):
+    longer = [a for a in TINY if not a.startswith(("steps=", "train.ckpt_every="))] + ["steps=400",
+                                                                                       "train.ckpt_every=4"]
+    joined = ["mistake=padding_mask", *longer, "wandb.mode=disabled", f"results_dir={tmp_path}",
+              "distributed.enabled=true", "distributed.num_processes=2"]
+    env = {**{k: v for k, v in os.environ.items() if k not in ("WANDB_API_KEY", "XLA_FLAGS")}, "TQDM_DISABLE": "1"}
+
+    def start(port):
+        return [subprocess.Popen([sys.executable, "-m", "ablations.run", *joined, f"distributed.process_id={i}",
+                                  f"distributed.coordinator_address=127.0.0.1:{port}"], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+
+    processes = start(free_port())
+    metrics = tmp_path / "padding_mask"
+    deadline = time.time() + 300
+    while not list(metrics.glob("*/correct/metrics.jsonl")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    processes[1].send_signal(signal.SIGTERM)  # process 1 only
+    (_, err0), (_, err1) = (p.communicate(timeout=300) for p in processes)
+    assert processes[0].returncode != 0 and processes[1].returncode != 0
+    assert "by a signal to another process; checkpoint saved" in err0 and "Resume with the same command" in err0
+    assert "by SIGTERM" in err1
+    resumed = start(free_port())
+    outputs = [p.communicate(timeout=900) for p in resumed]
+    assert [p.returncode for p in resumed] == [0, 0], outputs[0][1][-2000:]
+    (run,) = metrics.iterdir()
+    rows = [json.loads(line) for line in (run / "broken" / "metrics.jsonl").read_text().splitlines()]
+    expected = [(step, seed) for step in range(2, 401, 2) for seed in (0, 1)]
+    assert sorted((r["step"], r["seed"]) for r in rows) == expected  # every row once, across the stop

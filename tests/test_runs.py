@@ -71,3 +71,13 @@ def test_a_run_is_compared_with_the_reference_of_the_same_experiment(tmp_path, m
     assert capsys.readouterr().out == "" and not (other / "reference.json").exists()
     runs.print_reference_comparison(reference, config)  # the reference itself (a maintainer regenerating it)
     assert capsys.readouterr().out == ""
+
+
+def test_two_runs_train_the_same_pair_when_they_differ_only_in_what_is_measured():
+    from ablations.runs import same_training
+
+    base = {"mistake": "padding_mask", "seeds": 3, "train": {"lr": 0.01}, "probe": {"padding_share": 0.5},
+            "results_dir": "a", "run_name": None}
+    assert same_training(base, {**base, "probe": {"padding_share": 0.25}, "results_dir": "b"})
+    assert not same_training(base, {**base, "train": {"lr": 0.02}})
+    assert not same_training(base, {**base, "seeds": 5})
