@@ -168,11 +168,10 @@ def compile_bench(bench: Bench) -> Compiled:
                     time.perf_counter() - tic)
 
 
-def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
-    """Compile the variant's training chunk ahead of time, then time `dispatches` calls of it after one
-    warm-up call (none: compile only, e.g. gpt2-small's memory on a CPU)."""
-    compiled = compile_bench(bench)
-    s = bench.settings
+def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
+    """Time `dispatches` calls of a bench's compiled chunk after one warm-up call (none: compile only, e.g.
+    gpt2-small's memory on a CPU)."""
+    bench, s = compiled.bench, compiled.bench.settings
     row = {"config": bench.name, "params": compiled.params, "compile_s": compiled.compile_s,
            "program_memory_mb": program_memory_mb(compiled.program)}
     if not dispatches:
@@ -186,33 +185,44 @@ def run_bench(bench: Bench, peak: float, dispatches: int) -> dict:
             "mfu_against": source, "mfu_peak_flops": against}
 
 
-def profile_bench(bench: Bench, peak: float, calls: int = 5) -> list[dict]:
-    """The account of one step of `bench` (ablations.step_profile), after one warm-up call."""
-    compiled = compile_bench(bench)
+def profile_bench(compiled: Compiled, peak: float, calls: int = 5) -> list[dict]:
+    """The account of one step of a bench's compiled chunk (ablations.step_profile), after a warm-up call."""
     compiled.run()
-    s = bench.settings
+    bench, s = compiled.bench, compiled.bench.settings
     return step_profile.account(compiled.program, compiled.run, s.log_every, calls, bench.model, s.batch_size,
                                 s.seq_len, bench.seeds, peak)
 
 
-def compare_with_torch(bench: Bench, python: str, rounds: int, dispatches: int) -> dict | None:
-    """The lab and the PyTorch eager baseline timed in turns, `rounds` each (so that whatever else the machine
-    does falls on both alike), medians compared; None if the baseline cannot run."""
-    compiled, lab_ms, torch_rows = None, [], []
+def compare_with_torch(compiled: Compiled, python: str, rounds: int, dispatches: int) -> dict | None:
+    """The lab's compiled chunk and the PyTorch eager baseline timed in turns, `rounds` each (so that whatever
+    else the machine does falls on both alike), medians compared; None if the baseline cannot run."""
+    compiled.run()
+    lab_ms, torch_rows = [], []
     for _ in range(rounds):
-        reference = torch_reference(python)  # first, so that a baseline that cannot run costs no compile
+        reference = torch_reference(python)
         if reference is None:
             return None
         torch_rows.append(reference)
-        if compiled is None:
-            compiled = compile_bench(bench)
-            compiled.run()
         lab_ms.append(compiled.step_s(dispatches) * 1e3)
     torch_ms = [r["step_ms"] for r in torch_rows]
-    return {"config": f"{bench.name}: lab vs PyTorch eager, interleaved", "torch": torch_rows[0]["torch"],
+    return {"config": f"{compiled.bench.name}: lab vs PyTorch eager, interleaved", "torch": torch_rows[0]["torch"],
             "rounds": rounds, "lab_ms": lab_ms, "torch_ms": torch_ms, "lab_median_ms": float(np.median(lab_ms)),
             "torch_median_ms": float(np.median(torch_ms)),
             "lab_speedup": float(np.median(torch_ms) / np.median(lab_ms))}
+
+
+def measure(bench: Bench, peak: float, args) -> list[dict]:
+    """One config, compiled once: its row, its step's account (--profile), and for nanogpt-cpu the interleaved
+    comparison with PyTorch eager as a row of its own."""
+    compiled = compile_bench(bench)
+    row = run_bench(compiled, peak, args.dispatches)
+    if "step_ms" not in row:
+        return [row]
+    if args.profile:
+        row["account"] = profile_bench(compiled, row["mfu_peak_flops"])
+    comparison = compare_with_torch(compiled, args.torch_python, args.rounds, args.dispatches) \
+        if bench.name == "nanogpt-cpu" else None
+    return [row, comparison] if comparison else [row]
 
 
 def suite_wall_time() -> dict:
@@ -271,14 +281,10 @@ def print_table(rows: list[dict]) -> None:
               f"{timed_part}")
 
 
-def add_profiles(benches: list[Bench], rows: list[dict], peak: float) -> None:
-    """Each timed config's account of its step, printed and kept in its row."""
-    for bench in benches:
-        timed_row = next((r for r in rows if r["config"] == bench.name and "step_ms" in r), None)
-        if timed_row:
-            print(f"\n{bench.name}:")
-            timed_row["account"] = profile_bench(bench, mfu_peak(bench, peak)[0])
-            step_profile.print_account(timed_row["account"], timed_row["step_ms"])
+def print_accounts(rows: list[dict]) -> None:
+    for row in (r for r in rows if "account" in r):
+        print(f"\n{row['config']}:")
+        step_profile.print_account(row["account"], row["step_ms"])
 
 
 def merged_summary(rows: list[dict]) -> dict | None:
@@ -293,16 +299,12 @@ def merged_summary(rows: list[dict]) -> dict | None:
             "merged_ms": both["step_ms"], "compile_saved_s": alone["compile_s"]}
 
 
-def torch_comparison(args) -> dict | None:
-    if "nanogpt-cpu" not in args.configs or not args.dispatches:
-        return None
-    c = compare_with_torch(CONFIGS["nanogpt-cpu"]()[0], args.torch_python, args.rounds, args.dispatches)
-    if c:
+def print_comparison(rows: list[dict]) -> None:
+    for c in (r for r in rows if "lab_speedup" in r):
         print(f"nanogpt-cpu, {c['rounds']} interleaved rounds each: the lab {c['lab_median_ms']:.2f} ms/step "
               f"({min(c['lab_ms']):.2f}–{max(c['lab_ms']):.2f}), PyTorch {c['torch']} eager "
               f"{c['torch_median_ms']:.2f} ({min(c['torch_ms']):.2f}–{max(c['torch_ms']):.2f}); "
               f"the lab runs at {c['lab_speedup']:.2f}x PyTorch eager")
-    return c
 
 
 def main(argv=None) -> None:
@@ -310,12 +312,13 @@ def main(argv=None) -> None:
     peak = matmul_peak()
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
     print(f"device: {device}; measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
-    benches = [b for name in args.configs for b in CONFIGS[name]()]
-    rows = [run_bench(b, peak, args.dispatches) for b in benches]
-    print_table(rows)
-    if args.profile:
-        add_profiles(benches, rows, peak)
-    rows += [row for row in (merged_summary(rows), torch_comparison(args)) if row]
+    rows = [row for name in args.configs for bench in CONFIGS[name]() for row in measure(bench, peak, args)]
+    print_table([r for r in rows if "params" in r])
+    print_accounts(rows)
+    merged = merged_summary(rows)
+    if merged:
+        rows.append(merged)
+    print_comparison(rows)
     if args.suite:
         rows.append(suite_wall_time())
         print(f"suite wall time (mistake=all, 3 seeds, paired): {rows[-1]['wall_s'] / 60:.1f} min")

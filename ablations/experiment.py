@@ -47,18 +47,24 @@ def load_corpus(cfg: dict) -> Corpus:
                   tokenizer)
 
 
-def variant_data(spec: MistakeSpec, cfg: dict) -> dict[str, dict]:
-    """Each variant's data config and seed (the broken variant of mistake 10 tokenizes with too few symbols:
-    the registry's `broken` settings)."""
-    return {name: {**variant_config(cfg, name)["data"], "seed": cfg["seed"]} for name in spec.variants}
+def variant_corpora(spec: MistakeSpec, cfg: dict) -> dict[str, Corpus]:
+    """Each variant's corpus, from its data config and the run's seed; variants share one unless the registry
+    changes their data (the broken variant of mistake 10 tokenizes with too few symbols: its `broken` settings)."""
+    loaded, corpora = {}, {}
+    for name in spec.variants:
+        data = {**variant_config(cfg, name)["data"], "seed": cfg["seed"]}
+        key = json.dumps(data, sort_keys=True)
+        if key not in loaded:
+            loaded[key] = load_corpus(data)
+        corpora[name] = loaded[key]
+    return corpora
 
 
 def check_data(spec: MistakeSpec, cfg: dict) -> None:
     """Build every corpus the run will read and its evaluation windows, before anything is written or compiled:
     a file too short, windows the data does not have or a missing TFDS copy fail here, in one line."""
     s = train_settings(cfg)
-    for data in {json.dumps(d, sort_keys=True): d for d in variant_data(spec, cfg).values()}.values():
-        corpus = load_corpus(data)
+    for corpus in {id(c): c for c in variant_corpora(spec, cfg).values()}.values():
         for split, tokens in (("train", corpus.tokens.train), ("validation", corpus.tokens.val)):
             if len(tokens) <= s.seq_len:
                 raise ValueError(f"the {split} split has {len(tokens)} tokens, too few for one window of "
@@ -120,12 +126,8 @@ def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettin
                      sink_factory) -> list[Variant]:
     """The correct variant, the registry's other correct variants (fixes), and the broken one, each with its model
     (a study may give the broken variant its own, e.g. a wider d_model at an equal parameter count)."""
-    corpora, variants = {}, []
-    for name, data in variant_data(spec, cfg).items():
-        key = json.dumps(data, sort_keys=True)
-        if key not in corpora:  # variants share a corpus unless the registry changes their data
-            corpora[key] = load_corpus(data)
-        corpus = corpora[key]
+    variants = []
+    for name, corpus in variant_corpora(spec, cfg).items():
         mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
         model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
                               **variant_model(cfg, name))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 
 def initialize(settings: dict) -> None:
@@ -41,14 +42,10 @@ def any_process(flag: bool) -> bool:
     that all of them stop (or go on) at the same chunk and none waits forever in a collective."""
     if jax.process_count() == 1:
         return flag
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
 def barrier(name: str) -> None:
     """Every process waits here for the others (e.g. for process 0's measurements before the next run)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)

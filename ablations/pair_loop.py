@@ -36,10 +36,10 @@ class VariantTrainer:
         quiet = {} if hosts.writes() else {"disable": True}  # else tqdm's defaults (and TQDM_* settings) hold
         self.bar = tqdm(total=s.steps, desc=bar_label, unit="step", dynamic_ncols=True, position=bar_position, **quiet)
 
-    def start(self, state: dict, step: int) -> dict:
+    def start(self, step: int) -> None:
+        """Resume the log and the progress bar at `step`."""
         self.sink.truncate_after(step)
         self.bar.update(step - self.bar.n)
-        return replicate(state, self.mesh)
 
     def train_chunk(self, state: dict, chunk_start: int) -> tuple[dict, list[dict]]:
         """One chunk of `log_every` steps of every seed, and its log rows (one host sync)."""
@@ -74,7 +74,7 @@ def train_pair(trainers: list[VariantTrainer], s: TrainSettings, checkpoints: Ru
     states, start = checkpoints.restore({t.name: replicate(t.initial, t.mesh) for t in trainers})
     for t in trainers:
         t.initial = None  # restored or not, the trainer's copy of the initial state is not needed again
-    states = {t.name: t.start(states[t.name], start) for t in trainers}
+        t.start(start)
     step, stopping = start, False
     try:
         with concurrent.futures.ThreadPoolExecutor(hosts.concurrent_programs(len(trainers))) as pool:

@@ -48,8 +48,9 @@ def run(cfg: DictConfig) -> None:
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
         sys.exit(f"error: {error}")
     if cfg.dry_run:
-        for r in resolved if hosts.writes() else []:
-            print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
+        if hosts.writes():  # printed once, by process 0
+            for r in resolved:
+                print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
         return
     mode = usable_mode(cfg.wandb.mode) if hosts.writes() else "disabled"  # once per process, not per run
     for r in resolved:

@@ -83,8 +83,8 @@ def account(compiled, run_once, steps_per_call: int, calls: int, cfg: GPTConfig,
             seeds: int, peak: float) -> list[dict]:
     """Profile `calls` calls of the compiled chunk (`run_once()` makes one); rows of ms per step per part and
     direction, with the matmul floor at `peak` FLOP/s, largest first."""
-    paths = source_paths(compiled.as_text())
-    module = re.search(r"HloModule (\S+?)[,\s]", compiled.as_text()).group(1)
+    hlo = compiled.as_text()
+    paths, module = source_paths(hlo), re.search(r"HloModule (\S+?)[,\s]", hlo).group(1)
     with tempfile.TemporaryDirectory() as trace_dir:
         with jax.profiler.trace(trace_dir):
             for _ in range(calls):

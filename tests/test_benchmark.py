@@ -31,14 +31,15 @@ def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_pa
         return original(self, dispatches)
 
     monkeypatch.setattr(benchmark.Compiled, "step_s", logged)
-    row = benchmark.compare_with_torch(TINY_BENCH, str(fake), rounds=2, dispatches=1)
+    row = benchmark.compare_with_torch(benchmark.compile_bench(TINY_BENCH), str(fake), rounds=2, dispatches=1)
     assert log.read_text().split() == ["torch", "lab"] * 2
     assert row["torch_ms"] == [20.0] * 2 and len(row["lab_ms"]) == 2
     assert row["lab_speedup"] == 20.0 / row["lab_median_ms"]
 
 
 def test_a_baseline_that_cannot_run_ends_the_comparison_not_measured(capsys):
-    assert benchmark.compare_with_torch(TINY_BENCH, "/nonexistent/bin/python", rounds=2, dispatches=1) is None
+    assert benchmark.compare_with_torch(benchmark.compile_bench(TINY_BENCH), "/nonexistent/bin/python", rounds=2,
+                                        dispatches=1) is None
     assert "not measured" in capsys.readouterr().out
 
 

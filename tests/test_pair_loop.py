@@ -19,9 +19,8 @@ class FakeTrainer:
         self.fail_at, self.on_chunk, self.logged = fail_at, on_chunk, []
         self.bar = types.SimpleNamespace(close=lambda: None)
 
-    def start(self, state, step):
+    def start(self, step):
         self.logged = [r for r in self.logged if r["step"] <= step]
-        return state
 
     def train_chunk(self, state, chunk_start):
         if chunk_start == self.fail_at:

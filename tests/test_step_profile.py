@@ -1,6 +1,6 @@
 """The account of a training step (ablations.step_profile): every op of a profiled chunk named by its part."""
 from ablations import step_profile
-from ablations.benchmark import Bench, profile_bench
+from ablations.benchmark import Bench, compile_bench, profile_bench
 from ablations.train import TrainSettings
 from model import GPTConfig
 
@@ -20,7 +20,7 @@ def test_ops_are_named_by_their_source_path_and_direction():
 def test_a_profiled_step_is_accounted_for_part_by_part_with_matmul_floors():
     model = GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=2, max_len=16)
     bench = Bench("tiny", model, TrainSettings(steps=10, batch_size=4, seq_len=16, log_every=2, warmup=1))
-    rows = profile_bench(bench, peak=1e10, calls=1)
+    rows = profile_bench(compile_bench(bench), peak=1e10, calls=1)
     parts = {(r["part"], r["direction"]) for r in rows}
     for family in step_profile.matmul_flops(model, 4, 16, 1):
         assert (family, "forward") in parts and (family, "backward") in parts
