@@ -15,9 +15,20 @@ def initialize(settings: dict) -> None:
     across processes over gloo."""
     if jax.distributed.is_initialized():  # a sweep's later job: the processes are joined already
         return
+    count, index = settings["num_processes"], settings["process_id"]
+    for key, value, lowest in (("num_processes", count, 1), ("process_id", index, 0)):
+        if value is not None and (type(value) is not int or value < lowest):
+            raise ValueError(f"distributed.{key}={value!r} must be an integer of at least {lowest}, or null (taken "
+                             "from the cluster's environment)")
+    if count is not None and index is not None and index >= count:
+        raise ValueError(f"distributed.process_id={index} must be below distributed.num_processes={count}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=settings["coordinator_address"],
-                               num_processes=settings["num_processes"], process_id=settings["process_id"])
+    try:
+        jax.distributed.initialize(coordinator_address=settings["coordinator_address"], num_processes=count,
+                                   process_id=index)
+    except (ValueError, RuntimeError) as error:  # e.g. no cluster environment to take null settings from
+        raise ValueError(f"distributed.enabled=true: {str(error).splitlines()[0]} (give "
+                         "distributed.coordinator_address=host:port, num_processes and process_id)") from None
 
 
 def writes() -> bool:

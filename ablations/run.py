@@ -38,9 +38,9 @@ def run(cfg: DictConfig) -> None:
 
     if not cfg.debug:
         quiet_library_noise()
-    if cfg.distributed.enabled:  # before JAX starts its backend (the checks below ask for the devices)
-        hosts.initialize(cfg.distributed)
     try:
+        if cfg.distributed.enabled:  # before JAX starts its backend (the checks below ask for the devices)
+            hosts.initialize(cfg.distributed)
         resolved = resolved_runs(cfg)
         for r in resolved:
             validate(r)

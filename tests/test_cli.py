@@ -40,6 +40,12 @@ BAD_INPUTS = {
                                            "data.tfds_dir=/nonexistent/tfds"],
                                           ["tiny_shakespeare", "data=shakespeare"]),
     "learning rate NaN": (["mistake=narrow_ffn", "train.lr=nan"], ["train.lr=nan", "finite"]),
+    "a process count that is not a number": (["mistake=narrow_ffn", "distributed.enabled=true",
+                                              "distributed.num_processes=two"],
+                                             ["distributed.num_processes='two'", "integer", "null"]),
+    "a process id past the process count": (["mistake=narrow_ffn", "distributed.enabled=true",
+                                             "distributed.num_processes=2", "distributed.process_id=5"],
+                                            ["distributed.process_id=5", "distributed.num_processes=2"]),
     "a program larger than the machine": (["mistake=narrow_ffn", "train.seq_len=100000"],
                                           ["train.seq_len=100000", "GiB", "this machine has"]),
 }
