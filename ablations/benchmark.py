@@ -28,6 +28,8 @@ from ablations.config import CONF_DIR
 from ablations.registry import MISTAKES
 from ablations.train import TrainSettings, init_state, layer_groups, make_train_chunk, n_params, seed_slice
 from model import GPTConfig, Mistakes
+from model.config import ATTENTION_KERNELS
+from model.gpt import fused_kernel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,15 +66,38 @@ def model_preset(name: str) -> dict:
     return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
 
 
-CONFIGS = {
+def nanogpt_cpu() -> Bench:
     # the classic "baby GPT on a laptop CPU": 4 layers, 4 heads, d 128, context 64, batch 12, 65 characters, AdamW
-    "nanogpt-cpu": lambda: [Bench("nanogpt-cpu", GPTConfig(vocab_size=65, max_len=64, **model_preset("nanogpt_cpu")),
-                                  TrainSettings(steps=1000, batch_size=12, seq_len=64, log_every=20))],
+    return Bench("nanogpt-cpu", GPTConfig(vocab_size=65, max_len=64, **model_preset("nanogpt_cpu")),
+                 TrainSettings(steps=1000, batch_size=12, seq_len=64, log_every=20))
+
+
+def gpt2_small() -> Bench:
+    # for accelerators: bf16 compute, f32 master weights, fused attention (cuDNN's on an NVIDIA GPU)
+    return Bench("gpt2-small", GPTConfig(vocab_size=50257, max_len=1024, **model_preset("gpt2_small")),
+                 TrainSettings(steps=1000, batch_size=8, seq_len=1024, log_every=5))
+
+
+def other_kernel(bench: Bench) -> Bench:
+    """The same bench with the attention kernel its preset does not choose, to set beside it."""
+    kernel = next(k for k in ATTENTION_KERNELS if k != bench.model.attention)
+    return dataclasses.replace(bench, name=f"{bench.name} ({kernel})",
+                               model=dataclasses.replace(bench.model, attention=kernel))
+
+
+def attention_kernel(cfg: GPTConfig) -> str:
+    """The attention that runs: the lab's einsums, or the fused call's implementation on this device."""
+    return "einsum" if cfg.attention == "einsum" else fused_kernel(cfg.dtype) or "xla"
+
+
+CONFIGS = {
+    "nanogpt-cpu": lambda: [nanogpt_cpu()],
     "suite": suite_benches,
     "merged-points": merged_points,
-    # for accelerators: bf16 compute, f32 master weights
-    "gpt2-small": lambda: [Bench("gpt2-small", GPTConfig(vocab_size=50257, max_len=1024, **model_preset("gpt2_small")),
-                                 TrainSettings(steps=1000, batch_size=8, seq_len=1024, log_every=5))],
+    "gpt2-small": lambda: [gpt2_small()],
+    # what the attention kernel buys: each preset with the other kernel (gpt2-small's: on an accelerator)
+    "nanogpt-cpu-fused": lambda: [other_kernel(nanogpt_cpu())],
+    "gpt2-small-einsum": lambda: [other_kernel(gpt2_small())],
 }
 
 
@@ -172,7 +197,8 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
     """Time `dispatches` calls of a bench's compiled chunk after one warm-up call (none: compile only, e.g.
     gpt2-small's memory on a CPU)."""
     bench, s = compiled.bench, compiled.bench.settings
-    row = {"config": bench.name, "params": compiled.params, "compile_s": compiled.compile_s,
+    row = {"config": bench.name, "attention": attention_kernel(bench.model), "params": compiled.params,
+           "compile_s": compiled.compile_s,
            "program_memory_mb": program_memory_mb(compiled.program)}
     if not dispatches:
         return row
@@ -272,12 +298,13 @@ def parse_args(argv) -> argparse.Namespace:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'config':28} {'params':>11} {'compile s':>9} {'program MB':>10} {'step ms':>8} {'tokens/s':>9} "
-          f"{'peak MB':>7} {'MFU':>6}")
+    print(f"{'config':28} {'attention':9} {'params':>11} {'compile s':>9} {'program MB':>10} {'step ms':>8} "
+          f"{'tokens/s':>9} {'peak MB':>7} {'MFU':>6}")
     for r in rows:
         timed_part = (f"{r['step_ms']:>8.2f} {r['tokens_per_s']:>9,.0f} {r['peak_memory_mb']:>7.0f} {r['mfu']:>6.1%}"
                       if "step_ms" in r else "(compile only)")
-        print(f"{r['config']:28} {r['params']:>11,} {r['compile_s']:>9.2f} {r['program_memory_mb']:>10,.0f} "
+        print(f"{r['config']:28} {r['attention']:9} {r['params']:>11,} {r['compile_s']:>9.2f} "
+              f"{r['program_memory_mb']:>10,.0f} "
               f"{timed_part}")
 
 

@@ -31,7 +31,8 @@ class UsageError(ValueError):
 
 
 CONF_DIR = Path(__file__).parent / "conf"
-MODEL_KEYS = ("d_model", "n_heads", "n_layers", "ffn_mult", "position", "dtype")  # vocab_size, max_len: from the data
+# vocab_size, max_len: from the data
+MODEL_KEYS = ("d_model", "n_heads", "n_layers", "ffn_mult", "position", "dtype", "attention")
 SYNTHETIC_KEYS = ("alphabet_size", "span", "zipf_exponent")
 
 

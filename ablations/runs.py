@@ -28,9 +28,19 @@ RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results"  # the committed reference results (README)
 
 
+# Keys added to the config after runs were committed, each with the value that does what the code did before
+# it: at that value the key is left out of a run's identity, so the run directories made before keep their names.
+ADDED_LATER = {"model.attention": "einsum"}
+
+
 def identity(resolved: dict) -> dict:
     """What makes two runs the same experiment (where results go and how they are logged or shown do not)."""
-    return {k: v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
+    for dotted, before in ADDED_LATER.items():
+        section, key = dotted.split(".")
+        if out.get(section, {}).get(key, before) == before:
+            out.get(section, {}).pop(key, None)
+    return out
 
 
 MEASURE_ONLY_KEYS = ("probe",)  # settings of what is measured after training, not of the training

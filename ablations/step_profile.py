@@ -19,8 +19,9 @@ PARTS = (
     ("matmul: attention output projection", r"/attn/proj/"),
     ("matmul: FFN up", r"/ffn/up/"),
     ("matmul: FFN down", r"/ffn/down/"),
-    ("matmul: attention scores q·k", r"/attn/bthk,bshk->bhts/dot_general"),
-    ("matmul: attention-weighted values", r"/attn/bhts,bshk->bthk/dot_general"),
+    # the lab's einsums, or jax.nn.dot_product_attention's (model.attention=fused: XLA's maps them over heads)
+    ("matmul: attention scores q·k", r"/attn/(vmap\()?(bthk,bshk->bhts|BTNH,BSNH->BNTS)\)?/dot_general"),
+    ("matmul: attention-weighted values", r"/attn/(vmap\()?(bhts,bshk->bthk|BNTS,BSNH->BTNH)\)?/dot_general"),
     ("matmul: logits (tied embedding)", r"embed\.attend/dot_general"),
     ("embedding lookup and its gradient", r"embed"),
     ("attention softmax, mask, rotary", r"/attn/"),
@@ -32,6 +33,7 @@ PARTS = (
     ("batch sampling", r"batch/"),
 )
 LAYOUT = "copies and transposes"
+FUSED_ATTENTION = "attention, fused kernel (scores, mask, softmax, values)"
 OTHER = "other"
 CONTAINERS = ("while", "call", "conditional")  # their events enclose their ops' events
 HLO_LINE = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = .*?op_name="([^"]*)"', re.MULTILINE)
@@ -48,6 +50,8 @@ def part_of(op: str, path: str) -> tuple[str, str]:
     direction = "backward" if "transpose(jvp(" in path else "forward" if "jvp(" in path else ""
     if re.match(r"(transpose|copy)", op) or "_copy_fusion" in op or "transpose_" in op:
         return LAYOUT, direction
+    if op.startswith("custom-call") and "/attn/" in path:  # cuDNN's fused attention: matmuls, mask, softmax in one
+        return FUSED_ATTENTION, direction
     for part, pattern in PARTS:
         if re.search(pattern, path):
             return part, direction

@@ -7,6 +7,7 @@ from model.mistakes import Mistakes
 
 POSITIONS = ("rope", "sinusoidal", "learned")
 DTYPES = ("float32", "bfloat16")
+ATTENTION_KERNELS = ("einsum", "fused")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +20,7 @@ class GPTConfig:
     max_len: int = 64  # training context; the learned table's size
     position: str = "rope"
     dtype: str = "float32"  # compute dtype; parameters stay float32
+    attention: str = "einsum"  # einsum: the lab's own; fused: jax.nn.dot_product_attention (cuDNN on a GPU in bf16)
     mistakes: Mistakes = Mistakes()
 
     def __post_init__(self):
@@ -34,6 +36,8 @@ class GPTConfig:
                              "(rotary and sinusoidal codes pair features)")
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype={self.dtype!r}; valid choices: {', '.join(DTYPES)}")
+        if self.attention not in ATTENTION_KERNELS:
+            raise ValueError(f"model.attention={self.attention!r}; valid choices: {', '.join(ATTENTION_KERNELS)}")
 
     @property
     def position_kind(self) -> str:

@@ -39,12 +39,23 @@ def rope(x: jax.Array, positions: jax.Array) -> jax.Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
-    """q [B,T,H,K], k/v [B,S,H,K], allowed [B,T,S] -> [B,T,H,K]. A fully masked row gives zeros, not NaN."""
-    scores = jnp.einsum("bthk,bshk->bhts", q, k).astype(jnp.float32) / math.sqrt(q.shape[-1])
-    scores = jnp.where(allowed[:, None], scores, -1e30)
-    out = jnp.einsum("bhts,bshk->bthk", jax.nn.softmax(scores, axis=-1).astype(v.dtype), v)
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kernel: str = "einsum") -> jax.Array:
+    """q [B,T,H,K], k/v [B,S,H,K], allowed [B,T,S] -> [B,T,H,K]. A fully masked row gives zeros, not NaN.
+    kernel "einsum": the lab's own two einsums (every committed result); "fused": jax.nn.dot_product_attention."""
+    if kernel == "fused":
+        out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None], implementation=fused_kernel(q.dtype))
+    else:
+        scores = jnp.einsum("bthk,bshk->bhts", q, k).astype(jnp.float32) / math.sqrt(q.shape[-1])
+        scores = jnp.where(allowed[:, None], scores, -1e30)
+        out = jnp.einsum("bhts,bshk->bthk", jax.nn.softmax(scores, axis=-1).astype(v.dtype), v)
     return out * allowed.any(axis=-1)[:, :, None, None].astype(out.dtype)  # zero the rows that see no key
+
+
+def fused_kernel(dtype) -> str | None:
+    """cuDNN's fused (flash) attention where it runs: an NVIDIA GPU computing in 16 bits. Elsewhere None,
+    XLA's implementation. The mask reaches cuDNN as an additive bias (causal and padding masks alike)."""
+    sixteen_bits = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+    return "cudnn" if jax.default_backend() == "gpu" and sixteen_bits else None
 
 
 def dense(features: int, name: str, dtype, x: jax.Array) -> jax.Array:
@@ -75,7 +86,7 @@ class SelfAttention(nn.Module):
                      for name, new in (("k", k), ("v", v))}
             stale = cfg.mistakes.stale_kv_cache  # Mistake 11: current token's k/v only, the history dropped
             k, v, allowed = (k, v, jnp.ones_like(allowed[..., :1])) if stale else (cache["k"], cache["v"], allowed)
-        out = attention(q, k, v, allowed)
+        out = attention(q, k, v, allowed, cfg.attention)
         return dense(cfg.d_model, "proj", dtype, out.reshape(*x.shape[:2], -1)), cache
 
 

@@ -57,3 +57,15 @@ def test_mfu_is_quoted_against_the_data_sheet_on_a_known_gpu_and_the_measured_pe
     monkeypatch.setattr(benchmark.jax, "devices", device("cpu"))
     monkeypatch.setattr(benchmark, "matmul_peak", lambda dtype: 7.0 if dtype == benchmark.jnp.bfloat16 else None)
     assert benchmark.mfu_peak(bf16_bench, 123.0) == (7.0, "measured bf16 matmul peak")
+
+
+def test_gpt2_small_times_the_fused_kernel_cudnn_on_a_gpu_and_each_preset_has_its_other_kernel(monkeypatch):
+    gpt2, nanogpt = benchmark.CONFIGS["gpt2-small"]()[0], benchmark.CONFIGS["nanogpt-cpu"]()[0]
+    assert (gpt2.model.dtype, gpt2.model.attention, nanogpt.model.attention) == ("bfloat16", "fused", "einsum")
+    assert benchmark.attention_kernel(gpt2.model) == "xla"  # this CPU: XLA's implementation of the fused call
+    monkeypatch.setattr(benchmark.jax, "default_backend", lambda: "gpu")
+    assert benchmark.attention_kernel(gpt2.model) == "cudnn" and benchmark.attention_kernel(nanogpt.model) == "einsum"
+    other = benchmark.CONFIGS["gpt2-small-einsum"]()[0]
+    assert other.model == GPTConfig(**{**vars(gpt2.model), "attention": "einsum"}) and other.name != gpt2.name
+    assert benchmark.CONFIGS["nanogpt-cpu-fused"]()[0].model.attention == "fused"
+

@@ -15,6 +15,7 @@ BAD_INPUTS = {
     "heads not dividing d_model": (["mistake=narrow_ffn", "model.n_heads=5"], ["n_heads=5", "d_model=16"]),
     "unknown source": (["mistake=narrow_ffn", "data.source=web"], ["web", "synthetic", "text", "tfds"]),
     "unknown position": (["mistake=narrow_ffn", "model.position=alibi"], ["alibi", "rope", "sinusoidal"]),
+    "unknown attention kernel": (["mistake=narrow_ffn", "model.attention=flash"], ["flash", "einsum", "fused"]),
     "text without a path": (["mistake=narrow_ffn", "data.source=text"], ["data.path"]),
     "missing text file": (["mistake=narrow_ffn", "data.source=text", "data.path=/nonexistent/corpus.txt"],
                           ["/nonexistent/corpus.txt"]),

@@ -118,6 +118,8 @@ def test_benchmark_prints_the_table_and_writes_json(tmp_path):
                             check=True)
     assert "measured f32 matmul peak" in result.stdout and "nanogpt-cpu" in result.stdout
     row, *reference = json.loads(out.read_text())["rows"]  # + the PyTorch eager baseline where torch is installed
-    assert all(r["config"] == "nanogpt-cpu (PyTorch eager)" and r["step_ms"] > 0 for r in reference)
+    assert all(r["config"] == "nanogpt-cpu: lab vs PyTorch eager, interleaved" and r["lab_speedup"] > 0
+               for r in reference)
     assert row["params"] == 4 * 12 * 128 * 128 + 4 * 13 * 128 + 65 * 128 + 2 * 128  # the classic baby GPT
     assert row["tokens_per_s"] > 0 and 0 < row["mfu"] < 1 and row["compile_s"] > 0
+    assert row["attention"] == "einsum" and "einsum" in result.stdout  # the kernel that ran, in the table too

@@ -336,6 +336,7 @@ def test_unknown_mistake_names_it_and_lists_choices():
     (dict(n_heads=-2), ("n_heads=-2",)),
     (dict(max_len=0), ("max_len=0",)),
     (dict(position="alibi"), ("'alibi'", "rope", "sinusoidal", "learned")),
+    (dict(attention="flash"), ("'flash'", "einsum", "fused")),
 ])
 def test_bad_config_is_one_line_value_error(changes, needles):
     one_line_error(lambda: dataclasses.replace(BASE, **changes), *needles)
@@ -367,3 +368,42 @@ def test_any_left_padding_matches_sequence_alone(pads, seed):
     for i, p in enumerate(pads):
         np.testing.assert_allclose(padded[i, p:], alone[i, : T - p], atol=1e-5, rtol=0)
     assert np.isfinite(padded).all()
+
+
+# ---------------------------------------------------------------- attention kernels
+
+
+def test_fused_attention_matches_the_labs_einsums_padding_and_fully_masked_rows_included():
+    from model.gpt import attention
+
+    q, k, v = (jax.random.normal(jax.random.key(i), (3, 7, 2, 4)) for i in range(3))
+    pads = jnp.array([0, 2, 7])  # the last row is all padding: every query sees no key
+    visible = jnp.arange(7)[None] >= pads[:, None]  # [B, S]
+    allowed = jnp.tril(jnp.ones((7, 7), bool))[None] & visible[:, None, :]  # [B, T, S]
+    einsum, fused = attention(q, k, v, allowed, "einsum"), attention(q, k, v, allowed, "fused")
+    np.testing.assert_allclose(np.asarray(fused), np.asarray(einsum), atol=2e-6, rtol=0)
+    assert np.all(np.asarray(fused)[2] == 0) and np.abs(np.asarray(fused)[:2]).max() > 0.1
+
+
+def test_fused_attention_model_matches_einsum_model_forward_and_cached_decode():
+    einsum_cfg = BASE
+    fused_cfg = dataclasses.replace(einsum_cfg, attention="fused")
+    params = params_for(einsum_cfg)  # the kernel adds no parameter: the same weights serve both
+    tokens, mask = prompts()
+    np.testing.assert_allclose(forward(fused_cfg, params, tokens, mask), forward(einsum_cfg, params, tokens, mask),
+                               atol=1e-5, rtol=0)
+    _, fused_logits = generate(fused_cfg, params, tokens, mask, N_NEW, use_cache=True)
+    _, einsum_logits = generate(einsum_cfg, params, tokens, mask, N_NEW, use_cache=True)
+    np.testing.assert_allclose(np.asarray(fused_logits), np.asarray(einsum_logits), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("backend,dtype,expected", [
+    ("gpu", jnp.bfloat16, "cudnn"), ("gpu", jnp.float16, "cudnn"),
+    ("gpu", jnp.float32, None),  # cuDNN's fused attention takes 16-bit inputs only
+    ("cpu", jnp.bfloat16, None), ("tpu", jnp.bfloat16, None),
+])
+def test_fused_attention_asks_for_cudnn_only_on_a_gpu_in_16_bits(monkeypatch, backend, dtype, expected):
+    from model import gpt
+
+    monkeypatch.setattr(gpt.jax, "default_backend", lambda: backend)
+    assert gpt.fused_kernel(dtype) == expected

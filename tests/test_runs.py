@@ -81,3 +81,14 @@ def test_two_runs_train_the_same_pair_when_they_differ_only_in_what_is_measured(
     assert same_training(base, {**base, "probe": {"padding_share": 0.25}, "results_dir": "b"})
     assert not same_training(base, {**base, "train": {"lr": 0.02}})
     assert not same_training(base, {**base, "seeds": 5})
+
+
+def test_a_key_added_later_keeps_older_run_directories_at_the_value_that_reproduces_them():
+    from ablations.runs import run_directory
+
+    before = {"mistake": "no_residual", "seeds": 3, "model": {"d_model": 64}, "results_dir": "r", "run_name": None}
+    einsum = {**before, "model": {"d_model": 64, "attention": "einsum"}}
+    fused = {**before, "model": {"d_model": 64, "attention": "fused"}}
+    assert run_directory(einsum) == run_directory(before)  # the lab's own attention is what ran before the key
+    assert run_directory(fused) != run_directory(before)
+    assert einsum["model"] == {"d_model": 64, "attention": "einsum"}  # the config itself is left as it was

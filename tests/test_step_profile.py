@@ -1,4 +1,6 @@
 """The account of a training step (ablations.step_profile): every op of a profiled chunk named by its part."""
+import pytest
+
 from ablations import step_profile
 from ablations.benchmark import Bench, compile_bench, profile_bench
 from ablations.train import TrainSettings
@@ -17,8 +19,18 @@ def test_ops_are_named_by_their_source_path_and_direction():
     assert step_profile.source_paths(hlo) == {"dot.5": "jvp(GPT)/x"}
 
 
-def test_a_profiled_step_is_accounted_for_part_by_part_with_matmul_floors():
-    model = GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=2, max_len=16)
+def test_the_fused_attention_calls_matmuls_and_kernel_are_named_too():
+    assert step_profile.part_of("dot.7", "loss/jvp(GPT)/block_0/attn/vmap(BTNH,BSNH->BNTS)/dot_general") == (
+        "matmul: attention scores q·k", "forward")
+    assert step_profile.part_of("dot.9", "loss/transpose(jvp(GPT))/block_1/attn/vmap(BNTS,BSNH->BTNH)/dot_general") \
+        == ("matmul: attention-weighted values", "backward")
+    assert step_profile.part_of("custom-call.3", "loss/jvp(GPT)/block_0/attn/dot_product_attention") == (
+        step_profile.FUSED_ATTENTION, "forward")
+
+
+@pytest.mark.parametrize("attention", ["einsum", "fused"])
+def test_a_profiled_step_is_accounted_for_part_by_part_with_matmul_floors(attention):
+    model = GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=2, max_len=16, attention=attention)
     bench = Bench("tiny", model, TrainSettings(steps=10, batch_size=4, seq_len=16, log_every=2, warmup=1))
     rows = profile_bench(compile_bench(bench), peak=1e10, calls=1)
     parts = {(r["part"], r["direction"]) for r in rows}
