@@ -24,7 +24,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from ablations import step_profile
-from ablations.config import CONF_DIR
+from ablations.config import CONF_DIR, machine_memory
 from ablations.registry import MISTAKES
 from ablations.train import TrainSettings, init_state, layer_groups, make_train_chunk, n_params, seed_slice
 from model import GPTConfig, Mistakes
@@ -201,6 +201,11 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
            "compile_s": compiled.compile_s,
            "program_memory_mb": program_memory_mb(compiled.program)}
     if not dispatches:
+        return row
+    needed, available = row["program_memory_mb"] * 2**20, machine_memory()
+    if needed > available:  # e.g. gpt2-small on a laptop: say so, rather than die of XLA's out-of-memory error
+        print(f"{bench.name} not timed: its program needs {needed / 2**30:,.1f} GiB, this machine has "
+              f"{available / 2**30:,.1f} GiB (compiled only)")
         return row
     compiled.run()
     step_s = compiled.step_s(dispatches)

@@ -69,3 +69,12 @@ def test_gpt2_small_times_the_fused_kernel_cudnn_on_a_gpu_and_each_preset_has_it
     assert other.model == GPTConfig(**{**vars(gpt2.model), "attention": "einsum"}) and other.name != gpt2.name
     assert benchmark.CONFIGS["nanogpt-cpu-fused"]()[0].model.attention == "fused"
 
+
+
+def test_a_program_larger_than_the_machine_is_compiled_not_timed_in_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(benchmark, "machine_memory", lambda: 1024)  # bytes
+    row = benchmark.run_bench(benchmark.compile_bench(TINY_BENCH), 1e9, dispatches=1)
+    assert "step_ms" not in row and row["program_memory_mb"] > 1 / 1024
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"tiny not timed: its program needs {row['program_memory_mb'] / 1024:,.1f} GiB, this machine has 0.0 GiB "
+        "(compiled only)"]
