@@ -42,8 +42,10 @@ def rope(x: jax.Array, positions: jax.Array) -> jax.Array:
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kernel: str = "einsum") -> jax.Array:
     """q [B,T,H,K], k/v [B,S,H,K], allowed [B,T,S] -> [B,T,H,K]. A fully masked row gives zeros, not NaN.
     kernel "einsum": the lab's own two einsums (every committed result); "fused": jax.nn.dot_product_attention."""
-    if kernel == "fused":
-        out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None], implementation=fused_kernel(q.dtype))
+    if kernel == "fused":  # T == S: a full forward, where `allowed` lies within the causal mask, so the kernel
+        # may apply its own causal mask too (cuDNN then skips the blocks above the diagonal)
+        out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None], is_causal=q.shape[1] == k.shape[1],
+                                           implementation=fused_kernel(q.dtype))
     else:
         scores = jnp.einsum("bthk,bshk->bhts", q, k).astype(jnp.float32) / math.sqrt(q.shape[-1])
         scores = jnp.where(allowed[:, None], scores, -1e30)
@@ -53,7 +55,7 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kern
 
 def fused_kernel(dtype) -> str | None:
     """cuDNN's fused (flash) attention where it runs: an NVIDIA GPU computing in 16 bits. Elsewhere None,
-    XLA's implementation. The mask reaches cuDNN as an additive bias (causal and padding masks alike)."""
+    XLA's implementation. The mask reaches cuDNN as an additive bias beside its own causal mask type."""
     sixteen_bits = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
     return "cudnn" if jax.default_backend() == "gpu" and sixteen_bits else None
 
