@@ -81,13 +81,16 @@ def gpt2_small() -> Bench:
 def other_kernel(bench: Bench) -> Bench:
     """The same bench with the attention kernel its preset does not choose, to set beside it."""
     kernel = next(k for k in ATTENTION_KERNELS if k != bench.model.attention)
-    return dataclasses.replace(bench, name=f"{bench.name} ({kernel})",
+    return dataclasses.replace(bench, name=f"{bench.name}-{kernel}",
                                model=dataclasses.replace(bench.model, attention=kernel))
 
 
-def attention_kernel(cfg: GPTConfig) -> str:
-    """The attention that runs: the lab's einsums, or the fused call's implementation on this device."""
-    return "einsum" if cfg.attention == "einsum" else fused_kernel(cfg.dtype) or "xla"
+def attention_kernel(bench: Bench) -> str:
+    """The attention its training step runs: the lab's einsums, or the fused call's implementation on this device
+    (a training batch has no padding: the causal mask alone)."""
+    cfg, length = bench.model, bench.settings.seq_len
+    return "einsum" if cfg.attention == "einsum" else fused_kernel(cfg.dtype, cfg.head_dim, (length, length),
+                                                                   masked=False) or "xla"
 
 
 CONFIGS = {
@@ -197,7 +200,7 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
     """Time `dispatches` calls of a bench's compiled chunk after one warm-up call (none: compile only, e.g.
     gpt2-small's memory on a CPU)."""
     bench, s = compiled.bench, compiled.bench.settings
-    row = {"config": bench.name, "attention": attention_kernel(bench.model), "params": compiled.params,
+    row = {"config": bench.name, "attention": attention_kernel(bench), "params": compiled.params,
            "compile_s": compiled.compile_s,
            "program_memory_mb": program_memory_mb(compiled.program)}
     if not dispatches:

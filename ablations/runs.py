@@ -28,19 +28,22 @@ RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results"  # the committed reference results (README)
 
 
-# Keys added to the config after runs were committed, each with the value that does what the code did before
-# it: at that value the key is left out of a run's identity, so the run directories made before keep their names.
+# Keys added to the config after runs were committed, each with the value that does what the code did before it.
 ADDED_LATER = {"model.attention": "einsum"}
 
 
 def identity(resolved: dict) -> dict:
-    """What makes two runs the same experiment (where results go and how they are logged or shown do not)."""
+    """What makes two runs the same experiment (where results go and how they are logged or shown do not); a key
+    added later that a saved config predates is filled in at the value that did what the code did then."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
-    for dotted, before in ADDED_LATER.items():
-        section, key = dotted.split(".")
-        if out.get(section, {}).get(key, before) == before:
-            out.get(section, {}).pop(key, None)
+    for section, key, before in added_later():
+        if isinstance(out.get(section), dict):
+            out[section].setdefault(key, before)
     return out
+
+
+def added_later() -> list[tuple[str, str, object]]:
+    return [(*dotted.split("."), before) for dotted, before in ADDED_LATER.items()]
 
 
 MEASURE_ONLY_KEYS = ("probe",)  # settings of what is measured after training, not of the training
@@ -54,7 +57,13 @@ def same_training(a: dict, b: dict) -> bool:
 
 
 def run_directory(resolved: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(identity(resolved), sort_keys=True).encode()).hexdigest()[:10]
+    """Named by a hash of the run's identity; a key added later is left out at the value that did what the code
+    did before it, so the run directories made before it keep their names."""
+    named = identity(resolved)
+    for section, key, before in added_later():
+        if isinstance(named.get(section), dict) and named[section].get(key) == before:
+            del named[section][key]
+    digest = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:10]
     return Path(resolved["results_dir"]) / resolved["mistake"] / (resolved["run_name"] or digest)
 
 

@@ -15,6 +15,8 @@ from model import GPTConfig
 
 # (part, pattern on the op's source path); the first match names the op. Matmuls first, then what surrounds them.
 PARTS = (
+    # cuDNN's fused attention (model.attention=fused on an NVIDIA GPU): scores, mask, softmax and values in one op
+    ("attention: cuDNN fused kernel", r"/attn/.*dot_product_attention_(fwd|bwd)"),
     ("matmul: qkv projection", r"/attn/qkv/"),
     ("matmul: attention output projection", r"/attn/proj/"),
     ("matmul: FFN up", r"/ffn/up/"),
@@ -33,7 +35,6 @@ PARTS = (
     ("batch sampling", r"batch/"),
 )
 LAYOUT = "copies and transposes"
-FUSED_ATTENTION = "attention, fused kernel (scores, mask, softmax, values)"
 OTHER = "other"
 CONTAINERS = ("while", "call", "conditional")  # their events enclose their ops' events
 HLO_LINE = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = .*?op_name="([^"]*)"', re.MULTILINE)
@@ -47,11 +48,10 @@ def source_paths(hlo_text: str) -> dict[str, str]:
 
 def part_of(op: str, path: str) -> tuple[str, str]:
     """(part of the step, "forward" | "backward" | "") of one compiled op."""
-    direction = "backward" if "transpose(jvp(" in path else "forward" if "jvp(" in path else ""
+    backward = "transpose(jvp(" in path or "dot_product_attention_bwd" in path  # cuDNN's own backward call
+    direction = "backward" if backward else "forward" if "jvp(" in path else ""
     if re.match(r"(transpose|copy)", op) or "_copy_fusion" in op or "transpose_" in op:
         return LAYOUT, direction
-    if op.startswith("custom-call") and "/attn/" in path:  # cuDNN's fused attention: matmuls, mask, softmax in one
-        return FUSED_ATTENTION, direction
     for part, pattern in PARTS:
         if re.search(pattern, path):
             return part, direction
@@ -94,22 +94,27 @@ def account(compiled, run_once, steps_per_call: int, calls: int, cfg: GPTConfig,
             for _ in range(calls):
                 run_once()
         times = op_times(trace_dir, module)
-    per_part = collections.Counter()
+    per_part, ops, largest = collections.Counter(), collections.Counter(), collections.Counter()
     for op, ns in times.items():
-        per_part[part_of(op, paths.get(op, ""))] += ns / 1e6 / (calls * steps_per_call)
+        part, ms = part_of(op, paths.get(op, "")), ns / 1e6 / (calls * steps_per_call)
+        per_part[part] += ms
+        ops[part] += 1
+        largest[part] = max(largest[part], ms)
     flops = matmul_flops(cfg, batch, seq_len, seeds)
     rows = []
     for (part, direction), ms in per_part.most_common():
         work = flops.get(part, 0) * (2 if direction == "backward" else 1)
-        rows.append({"part": part, "direction": direction, "ms": ms,
-                     "floor_ms": work / peak * 1e3 if work else None})
+        rows.append({"part": part, "direction": direction, "ms": ms, "ops": ops[part, direction],
+                     "largest_op_ms": largest[part, direction], "floor_ms": work / peak * 1e3 if work else None})
     return rows
 
 
 def print_account(rows: list[dict], step_ms: float) -> None:
     total = sum(r["ms"] for r in rows)
-    print(f"account of one step: {total:.1f} ms of op time (summed over threads) in a {step_ms:.1f} ms step")
-    print(f"{'part':45} {'':9} {'ms':>7} {'share':>6} {'floor ms':>9}")
+    print(f"account of one step: {total:.1f} ms of op time (summed over threads) in a {step_ms:.1f} ms step, "
+          f"{sum(r['ops'] for r in rows)} compiled ops")
+    print(f"{'part':45} {'':9} {'ms':>7} {'share':>6} {'floor ms':>9} {'ops':>5} {'largest op ms':>13}")
     for r in rows:
         floor = f"{r['floor_ms']:>9.2f}" if r["floor_ms"] is not None else f"{'':>9}"
-        print(f"{r['part']:45} {r['direction']:9} {r['ms']:>7.2f} {r['ms'] / total:>6.1%} {floor}")
+        print(f"{r['part']:45} {r['direction']:9} {r['ms']:>7.2f} {r['ms'] / total:>6.1%} {floor} {r['ops']:>5} "
+              f"{r['largest_op_ms']:>13.3f}")

@@ -39,13 +39,16 @@ def rope(x: jax.Array, positions: jax.Array) -> jax.Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kernel: str = "einsum") -> jax.Array:
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kernel: str = "einsum",
+              full_forward: bool = False, unpadded: bool = False) -> jax.Array:
     """q [B,T,H,K], k/v [B,S,H,K], allowed [B,T,S] -> [B,T,H,K]. A fully masked row gives zeros, not NaN.
-    kernel "einsum": the lab's own two einsums (every committed result); "fused": jax.nn.dot_product_attention."""
-    if kernel == "fused":  # T == S: a full forward, where `allowed` lies within the causal mask, so the kernel
-        # may apply its own causal mask too (cuDNN then skips the blocks above the diagonal)
-        out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None], is_causal=q.shape[1] == k.shape[1],
-                                           implementation=fused_kernel(q.dtype))
+    kernel "einsum": the lab's own two einsums (every committed result); "fused": jax.nn.dot_product_attention,
+    told what the model knows of `allowed`: in a full forward (queries and keys the same positions) it lies
+    within the causal mask, and without padding it is the causal mask (cuDNN then needs no mask of ours)."""
+    if kernel == "fused":
+        mask = None if full_forward and unpadded else allowed[:, None]
+        out = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=full_forward, implementation=fused_kernel(
+            q.dtype, q.shape[-1], (q.shape[1], k.shape[1]), masked=mask is not None))
     else:
         scores = jnp.einsum("bthk,bshk->bhts", q, k).astype(jnp.float32) / math.sqrt(q.shape[-1])
         scores = jnp.where(allowed[:, None], scores, -1e30)
@@ -53,11 +56,14 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kern
     return out * allowed.any(axis=-1)[:, :, None, None].astype(out.dtype)  # zero the rows that see no key
 
 
-def fused_kernel(dtype) -> str | None:
-    """cuDNN's fused (flash) attention where it runs: an NVIDIA GPU computing in 16 bits. Elsewhere None,
-    XLA's implementation. The mask reaches cuDNN as an additive bias beside its own causal mask type."""
-    sixteen_bits = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
-    return "cudnn" if jax.default_backend() == "gpu" and sixteen_bits else None
+def fused_kernel(dtype, head_dim: int, lengths: tuple[int, int], masked: bool) -> str | None:
+    """cuDNN's fused (flash) attention where it runs: an NVIDIA (CUDA) GPU, bf16, a head size that is a
+    multiple of 8 up to 128, and, with a mask (cuDNN's additive bias), even lengths T and S. Elsewhere None:
+    XLA's implementation of the same call."""
+    device = jax.devices()[0]
+    cuda = device.platform == "gpu" and "rocm" not in device.client.platform_version.lower()
+    shapes = head_dim % 8 == 0 and head_dim <= 128 and not (masked and any(n % 2 for n in lengths))
+    return "cudnn" if cuda and jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16) and shapes else None
 
 
 def dense(features: int, name: str, dtype, x: jax.Array) -> jax.Array:
@@ -76,7 +82,7 @@ class SelfAttention(nn.Module):
     cfg: GPTConfig
 
     @nn.compact
-    def __call__(self, x, positions, allowed, cache=None, slot=None):
+    def __call__(self, x, positions, allowed, cache=None, slot=None, unpadded=False):
         """x [B,T,D] -> [B,T,D]; with a cache (decode), T=1 and the token sits at key slot `slot`."""
         cfg, dtype = self.cfg, jnp.dtype(self.cfg.dtype)
         qkv = dense(3 * cfg.d_model, "qkv", dtype, x)  # btd,de->bte, e = 3·H·K
@@ -88,7 +94,7 @@ class SelfAttention(nn.Module):
                      for name, new in (("k", k), ("v", v))}
             stale = cfg.mistakes.stale_kv_cache  # Mistake 11: current token's k/v only, the history dropped
             k, v, allowed = (k, v, jnp.ones_like(allowed[..., :1])) if stale else (cache["k"], cache["v"], allowed)
-        out = attention(q, k, v, allowed, cfg.attention)
+        out = attention(q, k, v, allowed, cfg.attention, full_forward=cache is None, unpadded=unpadded)
         return dense(cfg.d_model, "proj", dtype, out.reshape(*x.shape[:2], -1)), cache
 
 
@@ -114,9 +120,9 @@ class Block(nn.Module):
     cfg: GPTConfig
 
     @nn.compact
-    def __call__(self, x, positions, allowed, cache=None, slot=None):
+    def __call__(self, x, positions, allowed, cache=None, slot=None, unpadded=False):
         attn = SelfAttention(self.cfg, name="attn")
-        x, cache = sublayer(self.cfg, x, lambda h: attn(h, positions, allowed, cache, slot),
+        x, cache = sublayer(self.cfg, x, lambda h: attn(h, positions, allowed, cache, slot, unpadded),
                             layer_norm(self.cfg, "norm_attn"))
         x, _ = sublayer(self.cfg, x, FeedForward(self.cfg, name="ffn"), layer_norm(self.cfg, "norm_ffn"))
         return x.astype(jnp.dtype(self.cfg.dtype)), cache
@@ -138,13 +144,14 @@ class GPT(nn.Module):
     def __call__(self, tokens: jax.Array, pad_mask: jax.Array | None = None) -> jax.Array:
         """tokens [B, T] int, pad_mask [B, T] bool (True = real token) -> logits [B, T, V] float32."""
         self.cfg.check_length(tokens.shape[1])
+        unpadded = pad_mask is None  # then `allowed` is the causal mask alone (a fused kernel applies its own)
         pad_mask = jnp.ones(tokens.shape, bool) if pad_mask is None else pad_mask.astype(bool)
         positions = positions_from_mask(pad_mask)
         causal = jnp.tril(jnp.ones((tokens.shape[1],) * 2, bool))  # [T, S]
         allowed = causal[None] & self.visible_keys(pad_mask)[:, None, :]  # [B, T, S]
         x = self.embed_tokens(tokens, positions)
         for block in self.blocks:
-            x, _ = block(x, positions, allowed)
+            x, _ = block(x, positions, allowed, unpadded=unpadded)
         return self.logits(x)
 
     def decode(self, token, position, slot, key_mask, cache):

@@ -60,15 +60,20 @@ def test_mfu_is_quoted_against_the_data_sheet_on_a_known_gpu_and_the_measured_pe
 
 
 def test_gpt2_small_times_the_fused_kernel_cudnn_on_a_gpu_and_each_preset_has_its_other_kernel(monkeypatch):
+    from model import gpt
+
     gpt2, nanogpt = benchmark.CONFIGS["gpt2-small"]()[0], benchmark.CONFIGS["nanogpt-cpu"]()[0]
     assert (gpt2.model.dtype, gpt2.model.attention, nanogpt.model.attention) == ("bfloat16", "fused", "einsum")
-    assert benchmark.attention_kernel(gpt2.model) == "xla"  # this CPU: XLA's implementation of the fused call
-    monkeypatch.setattr(benchmark.jax, "default_backend", lambda: "gpu")
-    assert benchmark.attention_kernel(gpt2.model) == "cudnn" and benchmark.attention_kernel(nanogpt.model) == "einsum"
-    other = benchmark.CONFIGS["gpt2-small-einsum"]()[0]
-    assert other.model == GPTConfig(**{**vars(gpt2.model), "attention": "einsum"}) and other.name != gpt2.name
-    assert benchmark.CONFIGS["nanogpt-cpu-fused"]()[0].model.attention == "fused"
-
+    device = lambda platform, version: lambda: [type("Device", (), {
+        "platform": platform, "client": type("Client", (), {"platform_version": version})()})()]
+    monkeypatch.setattr(gpt.jax, "devices", device("cpu", "cpu"))
+    assert benchmark.attention_kernel(gpt2) == "xla"  # a CPU: XLA's implementation of the fused call
+    monkeypatch.setattr(gpt.jax, "devices", device("gpu", "cuda 12080"))
+    assert benchmark.attention_kernel(gpt2) == "cudnn" and benchmark.attention_kernel(nanogpt) == "einsum"
+    for name, bench in (("gpt2-small-einsum", gpt2), ("nanogpt-cpu-fused", nanogpt)):
+        (other,) = benchmark.CONFIGS[name]()  # each config's row is named as the command line names it
+        assert other.name == name and other.model.attention != bench.model.attention
+        assert other.model == GPTConfig(**{**vars(bench.model), "attention": other.model.attention})
 
 
 def test_a_program_larger_than_the_machine_is_compiled_not_timed_in_one_line(monkeypatch, capsys):

@@ -373,37 +373,54 @@ def test_any_left_padding_matches_sequence_alone(pads, seed):
 # ---------------------------------------------------------------- attention kernels
 
 
-def test_fused_attention_matches_the_labs_einsums_padding_and_fully_masked_rows_included():
+@pytest.mark.parametrize("full_forward,unpadded", [(True, True), (True, False), (False, False)])
+def test_fused_attention_matches_the_labs_einsums_padding_and_fully_masked_rows_included(full_forward, unpadded):
     from model.gpt import attention
 
     q, k, v = (jax.random.normal(jax.random.key(i), (3, 7, 2, 4)) for i in range(3))
-    pads = jnp.array([0, 2, 7])  # the last row is all padding: every query sees no key
+    pads = jnp.array([0, 0, 0]) if unpadded else jnp.array([0, 2, 7])  # a row of padding only: no key to see
     visible = jnp.arange(7)[None] >= pads[:, None]  # [B, S]
-    allowed = jnp.tril(jnp.ones((7, 7), bool))[None] & visible[:, None, :]  # [B, T, S]
-    einsum, fused = attention(q, k, v, allowed, "einsum"), attention(q, k, v, allowed, "fused")
+    causal = jnp.tril(jnp.ones((7, 7), bool)) if full_forward else jax.random.bernoulli(jax.random.key(5), 0.6, (7, 7))
+    allowed = causal[None] & visible[:, None, :]  # [B, T, S]; not a full forward: any mask at all
+    einsum = attention(q, k, v, allowed, "einsum")
+    fused = attention(q, k, v, allowed, "fused", full_forward=full_forward, unpadded=unpadded)
     np.testing.assert_allclose(np.asarray(fused), np.asarray(einsum), atol=2e-6, rtol=0)
-    assert np.all(np.asarray(fused)[2] == 0) and np.abs(np.asarray(fused)[:2]).max() > 0.1
+    assert np.all(np.asarray(fused)[~np.asarray(allowed).any(-1)] == 0) and np.abs(np.asarray(fused)).max() > 0.1
 
 
-def test_fused_attention_model_matches_einsum_model_forward_and_cached_decode():
-    einsum_cfg = BASE
+@pytest.mark.parametrize("mistake", [None, "stale_kv_cache"])  # with and without padding; decode over S slots, or 1
+def test_fused_attention_model_matches_einsum_model_forward_and_cached_decode(mistake):
+    einsum_cfg = cfg_with(*([mistake] if mistake else []))
     fused_cfg = dataclasses.replace(einsum_cfg, attention="fused")
     params = params_for(einsum_cfg)  # the kernel adds no parameter: the same weights serve both
     tokens, mask = prompts()
-    np.testing.assert_allclose(forward(fused_cfg, params, tokens, mask), forward(einsum_cfg, params, tokens, mask),
-                               atol=1e-5, rtol=0)
+    for pad_mask in (None, mask):
+        np.testing.assert_allclose(forward(fused_cfg, params, tokens, pad_mask),
+                                   forward(einsum_cfg, params, tokens, pad_mask), atol=1e-5, rtol=0)
     _, fused_logits = generate(fused_cfg, params, tokens, mask, N_NEW, use_cache=True)
     _, einsum_logits = generate(einsum_cfg, params, tokens, mask, N_NEW, use_cache=True)
     np.testing.assert_allclose(np.asarray(fused_logits), np.asarray(einsum_logits), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("backend,dtype,expected", [
-    ("gpu", jnp.bfloat16, "cudnn"), ("gpu", jnp.float16, "cudnn"),
-    ("gpu", jnp.float32, None),  # cuDNN's fused attention takes 16-bit inputs only
-    ("cpu", jnp.bfloat16, None), ("tpu", jnp.bfloat16, None),
+def fake_devices(platform, version):
+    client = type("Client", (), {"platform_version": version})()
+    return lambda: [type("Device", (), {"platform": platform, "client": client})()]
+
+
+@pytest.mark.parametrize("platform,version,dtype,head_dim,lengths,masked,expected", [
+    ("gpu", "cuda 12080", jnp.bfloat16, 64, (1024, 1024), False, "cudnn"),
+    ("gpu", "cuda 12080", jnp.bfloat16, 64, (1024, 1024), True, "cudnn"),
+    ("gpu", "cuda 12080", jnp.bfloat16, 64, (7, 7), False, "cudnn"),
+    ("gpu", "cuda 12080", jnp.bfloat16, 64, (7, 7), True, None),  # cuDNN's bias needs even lengths
+    ("gpu", "cuda 12080", jnp.bfloat16, 12, (8, 8), False, None),  # head size not a multiple of 8
+    ("gpu", "cuda 12080", jnp.bfloat16, 256, (8, 8), False, None),  # head size past 128
+    ("gpu", "cuda 12080", jnp.float32, 64, (8, 8), False, None),  # cuDNN's fused attention is 16-bit only
+    ("gpu", "rocm 6.3", jnp.bfloat16, 64, (8, 8), False, None),  # an AMD GPU: no cuDNN
+    ("cpu", "cpu", jnp.bfloat16, 64, (8, 8), False, None), ("tpu", "TFRT TPU", jnp.bfloat16, 64, (8, 8), False, None),
 ])
-def test_fused_attention_asks_for_cudnn_only_on_a_gpu_in_16_bits(monkeypatch, backend, dtype, expected):
+def test_fused_attention_asks_for_cudnn_only_where_it_runs(monkeypatch, platform, version, dtype, head_dim, lengths,
+                                                          masked, expected):
     from model import gpt
 
-    monkeypatch.setattr(gpt.jax, "default_backend", lambda: backend)
-    assert gpt.fused_kernel(dtype) == expected
+    monkeypatch.setattr(gpt.jax, "devices", fake_devices(platform, version))
+    assert gpt.fused_kernel(dtype, head_dim, lengths, masked) == expected

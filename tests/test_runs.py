@@ -84,11 +84,30 @@ def test_two_runs_train_the_same_pair_when_they_differ_only_in_what_is_measured(
 
 
 def test_a_key_added_later_keeps_older_run_directories_at_the_value_that_reproduces_them():
-    from ablations.runs import run_directory
+    from ablations.runs import run_directory, same_training
 
     before = {"mistake": "no_residual", "seeds": 3, "model": {"d_model": 64}, "results_dir": "r", "run_name": None}
     einsum = {**before, "model": {"d_model": 64, "attention": "einsum"}}
     fused = {**before, "model": {"d_model": 64, "attention": "fused"}}
     assert run_directory(einsum) == run_directory(before)  # the lab's own attention is what ran before the key
     assert run_directory(fused) != run_directory(before)
+    assert same_training(einsum, before) and not same_training(fused, before)
     assert einsum["model"] == {"d_model": 64, "attention": "einsum"}  # the config itself is left as it was
+
+
+def test_a_reference_that_predates_a_key_counts_as_its_earlier_value(tmp_path, monkeypatch):
+    """A committed run from before model.attention ran the einsums: it is the reference of an einsum run (nothing
+    listed as predated) and not of a fused one."""
+    from ablations import layout, runs
+
+    reference = tmp_path / "results" / "no_residual" / "abc"
+    config = {"mistake": "no_residual", "seeds": 3, "model": {"d_model": 64}, "results_dir": "results",
+              "run_name": None}
+    reference.mkdir(parents=True)
+    layout.write(reference, layout.CONFIG, config)
+    layout.write(reference, layout.VERDICT, {"verdict": "reproduced"})
+    monkeypatch.setattr(runs, "REFERENCE_DIR", tmp_path / "results")
+    mine = tmp_path / "runs" / "no_residual" / "abc"
+    einsum = {**config, "model": {"d_model": 64, "attention": "einsum"}, "results_dir": "runs"}
+    assert runs.reference_run(mine, einsum) == (reference, [])
+    assert runs.reference_run(mine, {**einsum, "model": {"d_model": 64, "attention": "fused"}}) is None
