@@ -76,9 +76,15 @@ class MetricsSink:
             return wandb.init(**{**settings, "mode": "offline"})
 
     def truncate_after(self, step: int) -> None:
-        """On resume: keep only rows up to the restored checkpoint's step."""
+        """On resume: keep only rows up to the restored checkpoint's step. Online, a W&B run that begins here
+        rather than resuming its own (a study point starting from another point's training, a run begun
+        offline) is given the kept rows first, so that it holds the whole history too."""
         kept = [row for row in read_jsonl(self.path) if row["step"] <= step]
         self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+        for seed, run in self.runs.items():
+            if not run.resumed:
+                for row in (r for r in kept if r["seed"] == seed):
+                    run.log(values_of(row), step=row["step"])
 
     def log(self, rows: list[dict]) -> None:
         with self.path.open("a") as f:

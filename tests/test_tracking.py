@@ -52,3 +52,25 @@ def test_the_null_sink_of_a_process_other_than_0_answers_everything_a_sink_is_as
     null = tracking.NullSink()
     assert all(getattr(null, name)(*args) is None for name, args in
                (("truncate_after", (2,)), ("log", (rows(2),)), ("summarize", (0, {})), ("close", ())))
+
+
+class FakeRun:
+    def __init__(self, resumed: bool):
+        self.resumed, self.logged = resumed, []
+
+    def log(self, values: dict, step: int) -> None:
+        self.logged.append((step, values))
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_an_online_run_that_begins_from_copied_training_is_given_its_history_a_resumed_one_is_not(
+        tmp_path, monkeypatch, resumed):
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows(2) + rows(4) + rows(6)))
+    monkeypatch.setattr(tracking.MetricsSink, "start", lambda self, seed: FakeRun(resumed))
+    online = tracking.MetricsSink(tmp_path, [0, 1], mode="online", project="p", entity=None, group="g",
+                                  config={"variant": "correct"})
+    online.truncate_after(4)  # e.g. a study point starting from a copied checkpoint at step 4
+    expected = [] if resumed else [(2, {"loss": 0.5}), (4, {"loss": 0.25})]  # W&B already holds a resumed run's
+    assert [run.logged for run in online.runs.values()] == [expected, expected]
+    online.log(rows(6))
+    assert [run.logged[-1] for run in online.runs.values()] == [(6, {"loss": 1.0 / 6})] * 2
