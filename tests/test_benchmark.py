@@ -1,5 +1,7 @@
 """The benchmark's comparison with PyTorch eager: interleaved rounds, medians; a Python that cannot run it is
 "not measured", in one line."""
+import pytest
+
 from ablations import benchmark
 from ablations.benchmark import Bench, torch_reference
 from ablations.train import TrainSettings
@@ -16,7 +18,13 @@ TINY_BENCH = Bench("tiny", GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_lay
                    TrainSettings(steps=10, batch_size=2, seq_len=16, log_every=2, warmup=1))
 
 
-def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def tiny():
+    """TINY_BENCH compiled once for the tests that time it (each call trains on from where the last stopped)."""
+    return benchmark.compile_bench(TINY_BENCH)
+
+
+def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_path, monkeypatch, tiny):
     """A stand-in baseline (a script in place of a torch Python) that logs when it runs: rounds alternate."""
     log = tmp_path / "calls.log"
     fake = tmp_path / "python"
@@ -31,15 +39,14 @@ def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_pa
         return original(self, dispatches)
 
     monkeypatch.setattr(benchmark.Compiled, "step_s", logged)
-    row = benchmark.compare_with_torch(benchmark.compile_bench(TINY_BENCH), str(fake), rounds=2, dispatches=1)
+    row = benchmark.compare_with_torch(tiny, str(fake), rounds=2, dispatches=1)
     assert log.read_text().split() == ["torch", "lab"] * 2
     assert row["torch_ms"] == [20.0] * 2 and len(row["lab_ms"]) == 2
     assert row["lab_speedup"] == 20.0 / row["lab_median_ms"]
 
 
-def test_a_baseline_that_cannot_run_ends_the_comparison_not_measured(capsys):
-    assert benchmark.compare_with_torch(benchmark.compile_bench(TINY_BENCH), "/nonexistent/bin/python", rounds=2,
-                                        dispatches=1) is None
+def test_a_baseline_that_cannot_run_ends_the_comparison_not_measured(capsys, tiny):
+    assert benchmark.compare_with_torch(tiny, "/nonexistent/bin/python", rounds=2, dispatches=1) is None
     assert "not measured" in capsys.readouterr().out
 
 
@@ -76,9 +83,9 @@ def test_gpt2_small_times_the_fused_kernel_cudnn_on_a_gpu_and_each_preset_has_it
         assert other.model == GPTConfig(**{**vars(bench.model), "attention": other.model.attention})
 
 
-def test_a_program_larger_than_the_machine_is_compiled_not_timed_in_one_line(monkeypatch, capsys):
+def test_a_program_larger_than_the_machine_is_compiled_not_timed_in_one_line(monkeypatch, capsys, tiny):
     monkeypatch.setattr(benchmark, "machine_memory", lambda: 1024)  # bytes
-    row = benchmark.run_bench(benchmark.compile_bench(TINY_BENCH), 1e9, dispatches=1)
+    row = benchmark.run_bench(tiny, 1e9, dispatches=1)
     assert "step_ms" not in row and row["program_memory_mb"] > 1 / 1024
     assert capsys.readouterr().out.strip().splitlines() == [
         f"tiny not timed: its program needs {row['program_memory_mb'] / 1024:,.1f} GiB, this machine has 0.0 GiB "
