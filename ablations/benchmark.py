@@ -89,8 +89,9 @@ def attention_kernel(bench: Bench) -> str:
     """The attention its training step runs: the lab's einsums, or the fused call's implementation on this device
     (a training batch has no padding: the causal mask alone)."""
     cfg, length = bench.model, bench.settings.seq_len
-    return "einsum" if cfg.attention == "einsum" else fused_kernel(cfg.dtype, cfg.head_dim, (length, length),
-                                                                   masked=False) or "xla"
+    if cfg.attention == "einsum":
+        return "einsum"
+    return fused_kernel(cfg.dtype, cfg.head_dim, (length, length), masked=False) or "xla"
 
 
 CONFIGS = {

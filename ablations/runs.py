@@ -43,6 +43,7 @@ def identity(resolved: dict) -> dict:
 
 
 def added_later() -> list[tuple[str, str, object]]:
+    """ADDED_LATER as (section, key, earlier value)."""
     return [(*dotted.split("."), before) for dotted, before in ADDED_LATER.items()]
 
 
@@ -207,7 +208,8 @@ def refuse_changed_config(saved: Path, resolved: dict) -> None:
 def reference_run(run_dir: Path, resolved: dict) -> tuple[Path, list[str]] | None:
     """The committed run of the same experiment, and the config keys it predates: the same directory name under
     REFERENCE_DIR, else a run of the same mistake whose config agrees on every key it has (a key added to the
-    lab after it was recorded is listed). None when there is none, or when this run is that reference."""
+    lab after it was recorded is listed, unless ADDED_LATER gives the value it had then: it is compared at that
+    value). None when there is none, or when this run is that reference."""
     now = dotted_keys(identity(resolved))
     for reference in layout.all_finished_runs(REFERENCE_DIR, resolved["mistake"]):
         if reference.resolve() == run_dir.resolve():

@@ -96,10 +96,10 @@ def account(compiled, run_once, steps_per_call: int, calls: int, cfg: GPTConfig,
         times = op_times(trace_dir, module)
     per_part, ops, largest = collections.Counter(), collections.Counter(), collections.Counter()
     for op, ns in times.items():
-        part, ms = part_of(op, paths.get(op, "")), ns / 1e6 / (calls * steps_per_call)
-        per_part[part] += ms
-        ops[part] += 1
-        largest[part] = max(largest[part], ms)
+        key, ms = part_of(op, paths.get(op, "")), ns / 1e6 / (calls * steps_per_call)  # (part, direction)
+        per_part[key] += ms
+        ops[key] += 1
+        largest[key] = max(largest[key], ms)
     flops = matmul_flops(cfg, batch, seq_len, seeds)
     rows = []
     for (part, direction), ms in per_part.most_common():

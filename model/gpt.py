@@ -47,8 +47,8 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kern
     within the causal mask, and without padding it is the causal mask (cuDNN then needs no mask of ours)."""
     if kernel == "fused":
         mask = None if full_forward and unpadded else allowed[:, None]
-        out = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=full_forward, implementation=fused_kernel(
-            q.dtype, q.shape[-1], (q.shape[1], k.shape[1]), masked=mask is not None))
+        implementation = fused_kernel(q.dtype, q.shape[-1], (q.shape[1], k.shape[1]), masked=mask is not None)
+        out = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=full_forward, implementation=implementation)
     else:
         scores = jnp.einsum("bthk,bshk->bhts", q, k).astype(jnp.float32) / math.sqrt(q.shape[-1])
         scores = jnp.where(allowed[:, None], scores, -1e30)
@@ -57,11 +57,12 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, kern
 
 
 def fused_kernel(dtype, head_dim: int, lengths: tuple[int, int], masked: bool) -> str | None:
-    """cuDNN's fused (flash) attention where it runs: an NVIDIA (CUDA) GPU, bf16, a head size that is a
-    multiple of 8 up to 128, and, with a mask (cuDNN's additive bias), even lengths T and S. Elsewhere None:
-    XLA's implementation of the same call."""
+    """cuDNN's fused (flash) attention where it runs: an NVIDIA (CUDA) GPU of compute capability 8.0 or later
+    (Ampere on), bf16, a head size that is a multiple of 8 up to 128, and, with a mask (cuDNN's additive bias),
+    even lengths T and S. Elsewhere None: XLA's implementation of the same call."""
     device = jax.devices()[0]
     cuda = device.platform == "gpu" and "rocm" not in device.client.platform_version.lower()
+    cuda = cuda and tuple(int(n) for n in device.compute_capability.split(".")) >= (8, 0)
     shapes = head_dim % 8 == 0 and head_dim <= 128 and not (masked and any(n % 2 for n in lengths))
     return "cudnn" if cuda and jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16) and shapes else None
 

@@ -81,3 +81,11 @@ def pytest_collection_modifyitems(items):
         source = inspect.getsource(item.function) if hasattr(item, "function") else ""
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(call in source for call in SUBPROCESS_CALLS):
             item.add_marker(pytest.mark.slow)
+
+
+def fake_devices(platform: str, version: str, capability: str = "9.0"):
+    """A stand-in for `jax.devices` on another machine: platform ("gpu", "cpu", "tpu"), the client's
+    platform_version ("cuda 12080", "rocm 6.3") and, on a GPU, the compute capability."""
+    client = type("Client", (), {"platform_version": version})()
+    device = type("Device", (), {"platform": platform, "client": client, "compute_capability": capability})()
+    return lambda: [device]

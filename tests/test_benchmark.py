@@ -1,6 +1,7 @@
 """The benchmark's comparison with PyTorch eager: interleaved rounds, medians; a Python that cannot run it is
 "not measured", in one line."""
 import pytest
+from conftest import fake_devices
 
 from ablations import benchmark
 from ablations.benchmark import Bench, torch_reference
@@ -71,11 +72,9 @@ def test_gpt2_small_times_the_fused_kernel_cudnn_on_a_gpu_and_each_preset_has_it
 
     gpt2, nanogpt = benchmark.CONFIGS["gpt2-small"]()[0], benchmark.CONFIGS["nanogpt-cpu"]()[0]
     assert (gpt2.model.dtype, gpt2.model.attention, nanogpt.model.attention) == ("bfloat16", "fused", "einsum")
-    device = lambda platform, version: lambda: [type("Device", (), {
-        "platform": platform, "client": type("Client", (), {"platform_version": version})()})()]
-    monkeypatch.setattr(gpt.jax, "devices", device("cpu", "cpu"))
+    monkeypatch.setattr(gpt.jax, "devices", fake_devices("cpu", "cpu"))
     assert benchmark.attention_kernel(gpt2) == "xla"  # a CPU: XLA's implementation of the fused call
-    monkeypatch.setattr(gpt.jax, "devices", device("gpu", "cuda 12080"))
+    monkeypatch.setattr(gpt.jax, "devices", fake_devices("gpu", "cuda 12080"))
     assert benchmark.attention_kernel(gpt2) == "cudnn" and benchmark.attention_kernel(nanogpt) == "einsum"
     for name, bench in (("gpt2-small-einsum", gpt2), ("nanogpt-cpu-fused", nanogpt)):
         (other,) = benchmark.CONFIGS[name]()  # each config's row is named as the command line names it

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import fake_devices
+
 from model import GPT, GPTConfig, Mistakes, generate, make_forward, names_of_all, next_token_loss
 
 V, D, H, L, T, B = 20, 16, 2, 2, 12, 2
@@ -402,11 +404,6 @@ def test_fused_attention_model_matches_einsum_model_forward_and_cached_decode(mi
     np.testing.assert_allclose(np.asarray(fused_logits), np.asarray(einsum_logits), atol=1e-4, rtol=0)
 
 
-def fake_devices(platform, version):
-    client = type("Client", (), {"platform_version": version})()
-    return lambda: [type("Device", (), {"platform": platform, "client": client})()]
-
-
 @pytest.mark.parametrize("platform,version,dtype,head_dim,lengths,masked,expected", [
     ("gpu", "cuda 12080", jnp.bfloat16, 64, (1024, 1024), False, "cudnn"),
     ("gpu", "cuda 12080", jnp.bfloat16, 64, (1024, 1024), True, "cudnn"),
@@ -424,3 +421,33 @@ def test_fused_attention_asks_for_cudnn_only_where_it_runs(monkeypatch, platform
 
     monkeypatch.setattr(gpt.jax, "devices", fake_devices(platform, version))
     assert gpt.fused_kernel(dtype, head_dim, lengths, masked) == expected
+
+
+@pytest.mark.parametrize("capability,expected", [("7.0", None), ("7.5", None), ("8.0", "cudnn"), ("9.0", "cudnn"),
+                                                 ("10.0", "cudnn")])
+def test_cudnn_flash_attention_only_from_ampere_on(monkeypatch, capability, expected):
+    from model import gpt
+
+    monkeypatch.setattr(gpt.jax, "devices", fake_devices("gpu", "cuda 12080", capability))  # V100, T4, A100, ...
+    assert gpt.fused_kernel(jnp.bfloat16, 64, (1024, 1024), masked=False) == expected
+
+
+def test_training_gives_the_fused_call_no_mask_of_ours_padding_a_mask_and_decode_no_causal_flag(monkeypatch):
+    """What the model tells the fused call, recorded: the fast path (no mask, cuDNN's own causal mask) is what a
+    training batch takes, or the outputs alone could not tell it was lost."""
+    from model import gpt
+
+    calls, real = [], gpt.jax.nn.dot_product_attention
+
+    def recorder(q, k, v, mask=None, is_causal=False, implementation=None):
+        calls.append((mask is None, is_causal))
+        return real(q, k, v, mask=mask, is_causal=is_causal, implementation=implementation)
+
+    monkeypatch.setattr(gpt.jax.nn, "dot_product_attention", recorder)
+    cfg = dataclasses.replace(BASE, attention="fused")
+    params, (tokens, mask) = params_for(BASE), prompts()
+    GPT(cfg).apply(params, tokens)
+    GPT(cfg).apply(params, tokens, mask)
+    generate(cfg, params, tokens, mask, 1, use_cache=True)  # the prompt's full forward, then one decode step
+    assert calls[:L] == [(True, True)] * L and calls[L:2 * L] == [(False, True)] * L
+    assert (False, False) in calls[2 * L:]  # a decode step: its mask alone
