@@ -4,6 +4,9 @@ only process 0 writes files, takes the run directory's lock, logs to W&B and mea
 MaxText do."""
 from __future__ import annotations
 
+import socket
+import time
+
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
@@ -22,13 +25,38 @@ def initialize(settings: dict) -> None:
                              "from the cluster's environment)")
     if count is not None and index is not None and index >= count:
         raise ValueError(f"distributed.process_id={index} must be below distributed.num_processes={count}")
+    timeout = settings["timeout_s"]
+    if type(timeout) is not int or timeout < 1:
+        raise ValueError(f"distributed.timeout_s={timeout!r} must be a whole number of seconds, at least 1")
+    if settings["coordinator_address"] is not None and index:  # process 0 serves the address; the others dial it
+        wait_for_coordinator(settings["coordinator_address"], timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
         jax.distributed.initialize(coordinator_address=settings["coordinator_address"], num_processes=count,
-                                   process_id=index)
+                                   process_id=index, initialization_timeout=timeout)
     except (ValueError, RuntimeError) as error:  # e.g. no cluster environment to take null settings from
         raise ValueError(f"distributed.enabled=true: {str(error).splitlines()[0]} (give "
                          "distributed.coordinator_address=host:port, num_processes and process_id)") from None
+
+
+def wait_for_coordinator(address: str, timeout: int) -> None:
+    """Wait until process 0's coordinator accepts connections, at most `timeout` seconds: jax.distributed ends
+    the process with a fatal error and a C++ stack trace when it cannot reach the coordinator, so an address
+    that is wrong, or a process 0 that never starts, is told here in one line instead."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"distributed.coordinator_address={address!r} must be host:port, e.g. 10.0.0.1:1234")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+            return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise ValueError(f"distributed.coordinator_address={address}: nothing answered within "
+                                 f"distributed.timeout_s={timeout} s ({error.strerror or error}); is process 0 "
+                                 "running there?") from None
+            time.sleep(0.5)
 
 
 def writes() -> bool:
