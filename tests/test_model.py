@@ -448,8 +448,6 @@ def test_training_gives_the_fused_call_no_mask_of_ours_padding_a_mask_and_decode
     params, (tokens, mask) = params_for(BASE), prompts()
     GPT(cfg).apply(params, tokens)
     GPT(cfg).apply(params, tokens, mask)
-    with jax.disable_jit():  # traced afresh whatever another test compiled: a decode step per slot
-        generate(cfg, params, tokens, mask, 1, use_cache=True)
-    assert calls[:L] == [(True, True)] * L and calls[L:2 * L] == [(False, True)] * L
-    decode = calls[2 * L:]
-    assert decode and set(decode) == {(False, False)}  # a decode step: its mask alone
+    cache = gpt.init_cache(cfg, B, tokens.shape[1])  # one decode step, at key slot 2
+    GPT(cfg).apply(params, tokens[:, 2], jnp.full((B,), 2), 2, mask, cache, method=GPT.decode)
+    assert calls == [(True, True)] * L + [(False, True)] * L + [(False, False)] * L  # decode: its mask alone
