@@ -446,8 +446,8 @@ def test_training_gives_the_fused_call_no_mask_of_ours_padding_a_mask_and_decode
     monkeypatch.setattr(gpt.jax.nn, "dot_product_attention", recorder)
     cfg = dataclasses.replace(BASE, attention="fused")
     params, (tokens, mask) = params_for(BASE), prompts()
-    GPT(cfg).apply(params, tokens)
-    GPT(cfg).apply(params, tokens, mask)
-    cache = gpt.init_cache(cfg, B, tokens.shape[1])  # one decode step, at key slot 2
-    GPT(cfg).apply(params, tokens[:, 2], jnp.full((B,), 2), 2, mask, cache, method=GPT.decode)
+    cache = gpt.init_cache(cfg, B, tokens.shape[1])  # for one decode step, at key slot 2
+    for call in (lambda: GPT(cfg).apply(params, tokens), lambda: GPT(cfg).apply(params, tokens, mask),
+                 lambda: GPT(cfg).apply(params, tokens[:, 2], jnp.full((B,), 2), 2, mask, cache, method=GPT.decode)):
+        jax.eval_shape(call)  # traced afresh, nothing compiled or run
     assert calls == [(True, True)] * L + [(False, True)] * L + [(False, False)] * L  # decode: its mask alone
