@@ -18,16 +18,14 @@ def initialize(settings: dict) -> None:
     across processes over gloo."""
     if jax.distributed.is_initialized():  # a sweep's later job: the processes are joined already
         return
-    count, index = settings["num_processes"], settings["process_id"]
-    for key, value, lowest in (("num_processes", count, 1), ("process_id", index, 0)):
-        if value is not None and (type(value) is not int or value < lowest):
-            raise ValueError(f"distributed.{key}={value!r} must be an integer of at least {lowest}, or null (taken "
-                             "from the cluster's environment)")
+    count, index, timeout = settings["num_processes"], settings["process_id"], settings["timeout_s"]
+    for key, value, lowest, nullable in (("num_processes", count, 1, True), ("process_id", index, 0, True),
+                                         ("timeout_s", timeout, 1, False)):
+        if (value is not None or not nullable) and (type(value) is not int or value < lowest):
+            null = ", or null (taken from the cluster's environment)" if nullable else ""
+            raise ValueError(f"distributed.{key}={value!r} must be an integer of at least {lowest}{null}")
     if count is not None and index is not None and index >= count:
         raise ValueError(f"distributed.process_id={index} must be below distributed.num_processes={count}")
-    timeout = settings["timeout_s"]
-    if type(timeout) is not int or timeout < 1:
-        raise ValueError(f"distributed.timeout_s={timeout!r} must be a whole number of seconds, at least 1")
     if settings["coordinator_address"] is not None and index:  # process 0 serves the address; the others dial it
         wait_for_coordinator(settings["coordinator_address"], timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
