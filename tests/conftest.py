@@ -83,9 +83,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
-def fake_devices(platform: str, version: str, capability: str = "9.0"):
+def fake_devices(platform: str, version: str, capability: str = "9.0", kind: str = "NVIDIA H100 80GB HBM3"):
     """A stand-in for `jax.devices` on another machine: platform ("gpu", "cpu", "tpu"), the client's
-    platform_version ("cuda 12080", "rocm 6.3") and, on a GPU, the compute capability."""
+    platform_version ("cuda 12080", "rocm 6.3"), on a GPU the compute capability, and the device kind."""
     client = type("Client", (), {"platform_version": version})()
-    device = type("Device", (), {"platform": platform, "client": client, "compute_capability": capability})()
+    device = type("Device", (), {"platform": platform, "client": client, "compute_capability": capability,
+                                 "device_kind": kind})()
     return lambda: [device]

@@ -56,7 +56,7 @@ def test_mfu_is_quoted_against_the_data_sheet_on_a_known_gpu_and_the_measured_pe
     assert benchmark.mfu_peak(f32_bench, 123.0) == (123.0, "measured f32 matmul peak")
     bf16_bench = Bench("tiny bf16", GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=1, max_len=16,
                                               dtype="bfloat16"), TINY_BENCH.settings)
-    device = lambda kind: lambda: [type("Device", (), {"device_kind": kind})()]
+    device = lambda kind: fake_devices("gpu", "cuda 12080", kind=kind)
     monkeypatch.setattr(benchmark.jax, "devices", device("NVIDIA H100 80GB HBM3"))
     assert benchmark.mfu_peak(bf16_bench, 123.0) == (989e12, "NVIDIA H100 80GB HBM3 data-sheet bf16 peak")
     for kind, peak in (("NVIDIA H100 PCIe", 756e12), ("NVIDIA L40S", 362e12), ("NVIDIA L4", 121e12)):
