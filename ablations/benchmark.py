@@ -202,8 +202,7 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
     gpt2-small's memory on a CPU)."""
     bench, s = compiled.bench, compiled.bench.settings
     row = {"config": bench.name, "attention": attention_kernel(bench), "params": compiled.params,
-           "compile_s": compiled.compile_s,
-           "program_memory_mb": program_memory_mb(compiled.program)}
+           "compile_s": compiled.compile_s, "program_memory_mb": program_memory_mb(compiled.program)}
     if not dispatches:
         return row
     needed, available = row["program_memory_mb"] * 2**20, machine_memory()
@@ -313,8 +312,7 @@ def print_table(rows: list[dict]) -> None:
         timed_part = (f"{r['step_ms']:>8.2f} {r['tokens_per_s']:>9,.0f} {r['peak_memory_mb']:>7.0f} {r['mfu']:>6.1%}"
                       if "step_ms" in r else "(compile only)")
         print(f"{r['config']:28} {r['attention']:9} {r['params']:>11,} {r['compile_s']:>9.2f} "
-              f"{r['program_memory_mb']:>10,.0f} "
-              f"{timed_part}")
+              f"{r['program_memory_mb']:>10,.0f} {timed_part}")
 
 
 def print_accounts(rows: list[dict]) -> None:
