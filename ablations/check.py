@@ -1,46 +1,34 @@
 """`python -m ablations.check [FACTORY] [key=value ...] [--json FILE] [--mistakes a,b]`: audit a transformer
-language model for the 11 classic mistakes at random initialisation, on a CPU, in seconds (ablations.audit).
+language model for the catalogue's mistakes at random initialisation, on a CPU, in seconds (ablations.audit).
 
-FACTORY is `module.path:callable`, importable from the Python path, returning an ablations.audit.AuditModel
-(default: the lab's GPT, ablations.adapters:lab_gpt). `key=value` overrides are passed to it. Exit status:
-0 every probe clear (or not applicable), 1 a mistake detected or a probe that failed, 2 a usage error."""
+FACTORY is `module.path:callable`, importable from the Python path, returning an ablations.audit.interface.AuditModel
+(default: the lab's GPT, ablations.audit.adapters:lab_gpt). `key=value` overrides are passed to it. Exit status:
+0 every detector clear (or not applicable), 1 a mistake detected or a detector that failed, 2 a usage error."""
 from __future__ import annotations
 
 import argparse
 import ast
 import importlib
-import json
-import math
 import sys
 from pathlib import Path
 
-from ablations.audit import DETECTORS, FactoryError, accepts, audit
-from model import names_of_all
+from ablations import catalogue, cli
+from ablations.audit.interface import FactoryError, accepts
+from ablations.audit.printout import as_json, summary, table
+from ablations.errors import UsageError
 
-DEFAULT_FACTORY = "ablations.adapters:lab_gpt"
-EXIT_CLEAR, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
-RULES = {d.mistake: d.rule for d in DETECTORS}  # "> 0.1": detected above the threshold, "< 1": below
-DIGITS = 4  # significant digits in the JSON: enough to compare, few enough that two commits diff cleanly
-
-
-class UsageError(ValueError):
-    """Bad input from the user; the message is the one line printed after `error: `."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's two-line usage error -> our one line
-        raise UsageError(message)
+DEFAULT_FACTORY = "ablations.audit.adapters:lab_gpt"
+EXIT_CLEAR, EXIT_FOUND, EXIT_USAGE = 0, 1, cli.EXIT_USAGE
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = Parser(prog="python -m ablations.check", description=__doc__.split("\n\n")[0],
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.Parser("python -m ablations.check", __doc__.split("\n\n")[0])
     parser.add_argument("items", nargs="*", metavar="[FACTORY] [key=value ...]",
                         help=f"module.path:callable returning an AuditModel (default {DEFAULT_FACTORY}), "
                              "then overrides passed to it, e.g. d_model=32 seed=1 dtype=bfloat16")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON (stable, no timestamps)")
     parser.add_argument("--mistakes", default="", metavar="a,b",
-                        help=f"switch these mistakes on in the lab's GPT; valid: {', '.join(names_of_all())}")
+                        help=f"switch these mistakes on in the lab's GPT; valid: {', '.join(catalogue.BY_NAME)}")
     return parser.parse_args(argv)
 
 
@@ -80,59 +68,23 @@ def load_factory(path: str):
     if not callable(factory):
         found = "nothing" if factory is None else f"a {type(factory).__name__}"
         raise UsageError(f"factory {path}: {module_name} has {found} named {attribute!r}, expected a callable "
-                         "returning an ablations.audit.AuditModel")
+                         "returning an ablations.audit.interface.AuditModel")
     return factory
 
 
 def switched_mistakes(text: str, factory, path: str, overrides: dict) -> dict:
-    """--mistakes a,b -> overrides with mistakes=(a, b), checked against the 11 names."""
+    """--mistakes a,b -> overrides with mistakes=(a, b), checked against the catalogue's names."""
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
         return overrides
-    unknown = [name for name in names if name not in names_of_all()]
+    unknown = [name for name in names if name not in catalogue.BY_NAME]
     if unknown:
-        raise UsageError(f"unknown mistake {unknown[0]!r}; valid choices: {', '.join(names_of_all())}")
+        raise UsageError(f"unknown mistake {unknown[0]!r}; valid choices: {', '.join(catalogue.BY_NAME)}")
     if not accepts(factory, "mistakes"):
         raise UsageError(f"--mistakes switches mistakes in the lab's GPT; factory {path} takes no mistakes argument")
     if "mistakes" in overrides:
         raise UsageError("mistakes given twice (--mistakes and mistakes=); give one")
     return {**overrides, "mistakes": names}
-
-
-def number(value, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}g}"
-
-
-def table(results: list[dict]) -> str:
-    """One row per mistake: status (and a thin margin), value, rule, margin = value / threshold, why."""
-    rows = [("#", "mistake", "status", "value", "threshold", "margin", "why")]
-    for i, r in enumerate(results, 1):
-        status = r["status"] + (" (thin margin)" if r["thin_margin"] else "")
-        margin = "—" if r["margin"] is None else f"x{number(r['margin'])}"
-        why = r["why"].partition("; detected when ")[0]
-        rows.append((str(i), r["mistake"], status, number(r["value"]), RULES[r["mistake"]], margin, why))
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
-
-
-def summary(results: list[dict]) -> str:
-    found = [r["mistake"] for r in results if r["status"] == "detected"]
-    counts = {s: sum(r["status"] == s for r in results) for s in ("clear", "not applicable", "error")}
-    return (f"{len(found)} of {len(results)} detected{': ' + ', '.join(found) if found else ''}; "
-            + ", ".join(f"{n} {s}" for s, n in counts.items()))
-
-
-def rounded(value):
-    if isinstance(value, float):
-        return float(f"{value:.{DIGITS}g}") if math.isfinite(value) else None
-    return value
-
-
-def as_json(path: str, overrides: dict, results: list[dict]) -> str:
-    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(overrides.items())}
-    body = {"factory": path, "overrides": overrides,
-            "results": [{k: rounded(v) for k, v in r.items()} for r in results]}
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
 def check_json_target(path: str | None) -> None:
@@ -149,23 +101,27 @@ def write_json(path: str, text: str) -> None:
         raise UsageError(f"cannot write --json {path} ({error.strerror or error})") from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def check(argv: list[str]) -> int:
+    args = parse_args(argv)
+    check_json_target(args.json)
+    path, overrides = split_items(args.items)
+    factory = load_factory(path)
+    overrides = switched_mistakes(args.mistakes, factory, path, overrides)
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
-        check_json_target(args.json)
-        path, overrides = split_items(args.items)
-        factory = load_factory(path)
-        overrides = switched_mistakes(args.mistakes, factory, path, overrides)
-        results = audit(factory, overrides, name=path)
-        if args.json:
-            write_json(args.json, as_json(path, overrides, results))
-    except (UsageError, FactoryError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        results = catalogue.audit(factory, overrides, name=path)
+    except FactoryError as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        write_json(args.json, as_json(path, overrides, results))
     settings = " ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in overrides.items())
     print(f"audit of {path} {settings}".rstrip() + " at random initialisation\n")
-    print(table(results) + "\n\n" + summary(results))
+    rules = {name: detector.rule if detector else "not calibrated" for name, detector in catalogue.DETECTORS.items()}
+    print(table(results, rules) + "\n\n" + summary(results))
     return EXIT_FOUND if any(r["status"] in ("detected", "error") for r in results) else EXIT_CLEAR
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(check, argv)
 
 
 if __name__ == "__main__":

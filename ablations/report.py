@@ -1,143 +1,36 @@
-"""The suite's report: `results/REPORT.md` (verdict table and every figure) and, with --wandb, a W&B
-Report built with the Reports API. `python -m ablations.report [--results results] [--wandb]`."""
+"""`python -m ablations.report [--results results] [--wandb]`: the suite's REPORT.md (verdict table, studies and
+every figure) from finished runs, and with --wandb a W&B Report built with the Reports API."""
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 from pathlib import Path
 
-import numpy as np
-
-from ablations import layout, rules
-from ablations.registry import MISTAKES
-from ablations.rules import MARKS
-from ablations.studies import STUDIES
-from ablations.verdict import claim_line, seeds_note
-
-HOW_TO_READ = (
-    "One row per claim: the seed page's (`page`) or the lab's own (`lab`). A statistical claim is decided on the "
-    "per-seed differences broken − reference (same seeds, same batches), signed so that a positive effect is the "
-    "claimed direction, by the rule and practical margin fixed in `ablations/registry.py` before the run: "
-    f"{MARKS['reproduced']} reproduced (the 95% interval lies beyond the margin on the claimed side), "
-    f"{MARKS['opposite']} opposite (beyond it on the other side), {MARKS['no effect']} no effect (inside ± the "
-    f"margin), {MARKS['inconclusive']} inconclusive (anything else, with the seeds that would likely decide it). "
-    f"Exact claims {MARKS['holds']} hold or {MARKS['fails']} fail on every seed. p: two-sided paired t-test of no "
-    "difference; n: seeds.")
-TABLE_HEAD = ("| # | mistake | claim | by | outcome | measurement (mean ± std) | effect [95% CI] | p | n "
-              "| margin / rule |")
+from ablations import catalogue, cli
+from ablations.reporting import markdown
+from ablations.runner import layout
 
 
-def latest_runs(results_dir: Path) -> dict[str, Path]:
-    """Per mistake, the newest run directory that finished (holds verdict.json)."""
-    return {spec.name: done[-1] for spec in MISTAKES if (done := layout.finished_runs(results_dir, spec.name))}
-
-
-def cell(x) -> str:
-    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3g}"
-
-
-def measurement_table(measured: dict) -> list[str]:
-    """Every scalar measurement of every variant, mean ± std over seeds ("never": a floor not reached)."""
-    variants = list(measured)
-    lines = ["| measurement | " + " | ".join(variants) + " |", "|---" * (len(variants) + 1) + "|"]
-    for key, value in measured["correct"][0].items():
-        if isinstance(value, (int, float)) or value is None:
-            lines.append(f"| {key} | " + " | ".join(summarise([m.get(key) for m in measured[v]]) for v in variants)
-                         + " |")
-    return lines + [""]
-
-
-def summarise(values: list) -> str:
-    reached = [v for v in values if v is not None]
-    if not reached:
-        return f"never ({len(values)} seeds)"
-    s = rules.summary(reached)
-    text = f"{s['mean']:.4g} ± {s['std']:.2g}"
-    return text + (f" (never on {len(values) - len(reached)} seeds)" if len(reached) < len(values) else "")
-
-
-def claim_row(spec, c: dict) -> str:
-    if c["kind"] == "none":
-        return f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | " \
-               f"{MARKS[c['outcome']]} {c['outcome']} | {c['why']} | | | {c['n']} | |"
-    stat = c["kind"] == "statistical"
-    side = lambda s: f"{s['mean']:.4g} ± {s['std']:.2g}"  # noqa: E731
-    effect, p = (f"{cell(c['mean'])} [{cell(c['ci'][0])}, {cell(c['ci'][1])}]", cell(c["p"])) if stat else ("exact", "")
-    margin = f"±{c['margin']:g} {c['unit']}" if stat else c["rule"]
-    note = seeds_note(c).lstrip("; ")
-    outcome = f"{MARKS[c['outcome']]} **{c['outcome']}**" + (f" ({note})" if note else "")
-    return (f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {outcome} | {c['metric']}: "
-            f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])} | {effect} | {p} | {c['n']} "
-            f"| {margin} |")
-
-
-def study_section(results_dir: Path) -> list[str]:
-    """"Where each claim holds": every study that has run, its figure and its one-line finding."""
-    lines = []
-    for study in STUDIES:
-        path = results_dir / "studies" / study.name / "study.json"
-        if not path.exists():
-            continue
-        summary = json.loads(path.read_text())
-        done = sum("claims" in p for p in summary["points"])
-        lines += [f"### {study.name} — {study.question}", "",
-                  f"Mistake `{study.mistake}`; grid {' × '.join(a['key'] for a in summary['axes'])}; "
-                  f"{done}/{len(summary['points'])} points finished, {summary['seconds'] / 60:.0f} min on "
-                  f"this machine. Finding: {summary['finding']}.", "",
-                  f"![{study.name}](studies/{study.name}/figures/study.png)", ""]
-    return ["## Where each claim holds", "", "Studies (`python -m ablations.study --list`): each point is a paired run "
-            "with its seeds; the figure shows each claim's effect with its 95% interval against the axis, points "
-            "coloured by outcome.", "", *lines] if lines else []
-
-
-def write_markdown(results_dir: Path) -> Path:
-    runs = latest_runs(results_dir)
-    verdicts = {name: layout.read(run, layout.VERDICT) for name, run in runs.items()}
-    glance, rows, sections = [], [], []
-    for spec in MISTAKES:
-        if spec.name not in runs:
-            glance.append(f"- **{spec.number}. {spec.name}**: not run")
-            continue
-        run, verdict = runs[spec.name], verdicts[spec.name]
-        glance.append(f"- **{spec.number}. {spec.name}**: {verdict['verdict']}")
-        rows += [claim_row(spec, c) for c in verdict["claims"]]
-        relative = run.relative_to(results_dir)
-        sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
-        sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
-        sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
-        sections += [f"![{name}]({relative}/figures/{name}.png)"
-                     for name in ("claims", "loss", "grad_norms", "symptom")]
-        sections.append("")
-    figure = []
-    if verdicts:
-        from ablations import figures
-
-        figures.save(figures.claims_forest(list(verdicts.values()), "All mistakes"), results_dir, "claims")
-        figure = ["![every claim](figures/claims.png)", ""]
-    lines = ["# Transformer mistakes: paired ablation report", "", HOW_TO_READ, "", "## At a glance", "", *glance,
-             "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
-             *study_section(results_dir), *sections]
-    path = results_dir / "REPORT.md"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def report(argv: list[str]) -> int:
+    parser = cli.Parser("python -m ablations.report", __doc__)
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--wandb", action="store_true", help="also build (and, when logged in, save) a W&B Report")
     parser.add_argument("--project", default="transformer-mistakes-lab")
     parser.add_argument("--entity", default=None)
     args = parser.parse_args(argv)
-    print(write_markdown(args.results))
+    print(markdown.write_markdown(args.results, catalogue.MISTAKES, catalogue.STUDIES))
     if args.wandb:
-        from ablations import wandb_report
+        from ablations.reporting import wandb_report  # wandb_workspaces: imported only when asked for
 
-        runs = latest_runs(args.results)
+        runs = markdown.latest_runs(args.results, catalogue.MISTAKES)
         entries = [(layout.read(run, layout.VERDICT), f"{name}-{run.name}") for name, run in runs.items()]
         url = wandb_report.publish(wandb_report.build_report(entries, args.project, args.entity))
         print(url or wandb_report.offline_instructions([str(run) for run in runs.values()]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(report, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,12 +15,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ablations import hosts
-from ablations.config import GROUPS, UsageError, check_overrides, resolve, validate
-from ablations.experiment import check_data
-from ablations.registry import BY_NAME, lookup
-from ablations.runs import quiet_library_noise, run_directory, run_guarded
-from ablations.tracking import usable_mode
+from ablations import catalogue
+from ablations.errors import UsageError
+from ablations.reporting import markdown
+from ablations.reporting.figures import write_figures
+from ablations.runner import hosts
+from ablations.runner.config import check_overrides, groups, register, resolve, validate
+from ablations.runner.execution import quiet_library_noise, run_guarded
+from ablations.runner.identity import run_directory
+from ablations.runner.pair import check_data
+from ablations.runner.tracking import usable_mode
 
 FAILED_JOBS: list[str] = []  # multirun: the jobs that failed, reported when the sweep ends
 
@@ -30,12 +34,10 @@ def resolved_runs(cfg: DictConfig) -> list[dict]:
     if cfg.mistake != "all":
         return [resolve(cfg)]
     task = [o for o in HydraConfig.get().overrides.task if o.partition("=")[0] != "mistake"]
-    return [resolve(compose("config", overrides=[*task, f"mistake={name}"])) for name in BY_NAME]
+    return [resolve(compose("config", overrides=[*task, f"mistake={spec.name}"])) for spec in catalogue.MISTAKES]
 
 
 def run(cfg: DictConfig) -> None:
-    from ablations import report
-
     if not cfg.debug:
         quiet_library_noise()
     try:
@@ -43,8 +45,8 @@ def run(cfg: DictConfig) -> None:
             hosts.initialize(cfg.distributed)
         resolved = resolved_runs(cfg)
         for r in resolved:
-            validate(r)
-            check_data(lookup(r["mistake"]), r)
+            validate(catalogue.lookup(r["mistake"]), r)
+            check_data(catalogue.lookup(r["mistake"]), r)
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
         sys.exit(f"error: {error}")
     if cfg.dry_run:
@@ -55,9 +57,10 @@ def run(cfg: DictConfig) -> None:
     mode = usable_mode(cfg.wandb.mode) if hosts.writes() else "disabled"  # once per process, not per run
     for r in resolved:
         r["wandb"]["usable_mode"] = mode
-    failed = [r["mistake"] for r in resolved if not run_guarded(BY_NAME[r["mistake"]], r, suite=len(resolved) > 1)]
+    failed = [r["mistake"] for r in resolved
+              if not run_guarded(catalogue.lookup(r["mistake"]), r, len(resolved) > 1, write_figures)]
     if cfg.mistake == "all" and hosts.writes():
-        print(f"report: {report.write_markdown(Path(cfg.results_dir))}")
+        print(f"report: {markdown.write_markdown(Path(cfg.results_dir), catalogue.MISTAKES, catalogue.STUDIES)}")
     if failed:
         sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")
 
@@ -75,11 +78,12 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    register(catalogue.MISTAKES)
     try:
         check_overrides(sys.argv[1:])
         named = any(a.partition("=")[0] == "mistake" for a in sys.argv[1:])
         if not named and not {"--help", "-h", "--hydra-help"} & set(sys.argv[1:]):
-            raise UsageError(f"mistake=<name> is required; valid choices: {', '.join(GROUPS['mistake'])}")
+            raise UsageError(f"mistake=<name> is required; valid choices: {', '.join(groups()['mistake'])}")
     except ValueError as error:
         sys.exit(f"error: {error}")
     hydra_main()

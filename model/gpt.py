@@ -191,3 +191,8 @@ class GPT(nn.Module):
 def init_cache(cfg: GPTConfig, batch: int, length: int) -> list[dict[str, jax.Array]]:
     shape = (batch, length, cfg.n_heads, cfg.head_dim)
     return [{"k": jnp.zeros(shape, cfg.dtype), "v": jnp.zeros(shape, cfg.dtype)} for _ in range(cfg.n_layers)]
+
+
+def n_params(params) -> int:
+    """The number of parameters in a parameter tree (any model's)."""
+    return int(sum(leaf.size for leaf in jax.tree.leaves(params)))

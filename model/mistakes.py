@@ -1,9 +1,9 @@
-"""The switches of the 11 mistakes, one per entry of the seed's "Common Mistakes" page.
+"""The switches of the mistakes, one per entry of the seed's "Common Mistakes" page.
 
-Only the switches live here; what each one is said to cause, and how the lab measures it,
-lives in the registry (`ablations/registry.py`). The model reads mistakes 1-8 and 11,
-the training objective reads mistake 9; mistake 10 is in the data (the registry gives its broken variant
-too small a vocabulary), and its switch marks such a model for the audit (`ablations/adapters.py`).
+Only the switches live here; what each one is said to cause, and how the lab measures it, lives in its
+catalogue file (`ablations/catalogue/mNN_<name>.py`). The model reads mistakes 1-8 and 11, the training
+objective reads mistake 9; mistake 10 is in the data (its catalogue entry gives the broken variant too small a
+vocabulary), and its switch marks such a model for the audit (`ablations/audit/adapters.py`).
 """
 from __future__ import annotations
 

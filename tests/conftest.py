@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from ablations import catalogue
+from ablations.runner import config
+
+config.register(catalogue.MISTAKES)  # what every command does first: the tests compose configs in-process too
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -47,7 +52,7 @@ def run_cli_here(*args, module="ablations.run"):
     hook = sys.unraisablehook
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-            cli.main()
+            code = cli.main()  # an argparse command returns its exit status; a Hydra app raises SystemExit
     except SystemExit as stop:
         code = stop.code
     finally:

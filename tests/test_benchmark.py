@@ -3,9 +3,9 @@
 import pytest
 from conftest import fake_devices
 
-from ablations import benchmark
-from ablations.benchmark import Bench, torch_reference
-from ablations.train import TrainSettings
+from ablations.perf import benchmark
+from ablations.perf.benchmark import Bench, torch_reference
+from ablations.runner.training import TrainSettings
 from model import GPTConfig
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import flax.linen as nn
 import pytest
 
-from ablations import audit, check
-from ablations.adapters import from_linen, hf_gpt2, lab_gpt
+from ablations import catalogue, check
+from ablations.audit import calibration
+from ablations.audit.adapters import from_linen, hf_gpt2, lab_gpt
 from model import names_of_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ KEYS = ["mistake", "status", "value", "threshold", "margin", "why", "thin_margin
 @pytest.mark.parametrize("d_model", SIZES)
 def test_correct_gpt_raises_no_alarm(d_model, dtype):
     for seed in SEEDS:
-        results = audit.audit(lab_gpt, {"d_model": d_model, "dtype": dtype, "seed": seed})
+        results = catalogue.audit(lab_gpt, {"d_model": d_model, "dtype": dtype, "seed": seed})
         assert [r["mistake"] for r in results] == list(names_of_all())
         assert all(list(r) == KEYS for r in results)
         statuses = {r["mistake"]: r["status"] for r in results}
@@ -44,7 +45,7 @@ def test_correct_gpt_raises_no_alarm(d_model, dtype):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", names_of_all())
 def test_each_mistake_is_detected_by_its_probe(name):
-    [result] = audit.audit(lab_gpt, {"d_model": 16, "mistakes": (name,)}, only=(name,))
+    [result] = catalogue.audit(lab_gpt, {"d_model": 16, "mistakes": (name,)}, only=(name,))
     assert result["status"] == "detected", result
     assert not result["thin_margin"], result
 
@@ -56,7 +57,7 @@ def test_a_probe_that_raises_is_reported_and_the_others_still_run():
             raise RuntimeError("decoder exploded")
         return dataclasses.replace(lab_gpt(**overrides), generate=generate)
 
-    results = {r["mistake"]: r for r in audit.audit(exploding_decoder, {"d_model": 16})}
+    results = {r["mistake"]: r for r in catalogue.audit(exploding_decoder, {"d_model": 16})}
     assert results["stale_kv_cache"]["status"] == "error"
     assert "RuntimeError: decoder exploded" in results["stale_kv_cache"]["why"]
     assert {r["status"] for m, r in results.items() if m != "stale_kv_cache"} == {"clear"}
@@ -98,19 +99,19 @@ def tiny_lm(vocab_size=64, d_model=16, n_layers=2, seed=0, causal=True):
 
 @pytest.mark.slow
 def test_a_linen_module_is_audited_and_its_leak_found():
-    results = {r["mistake"]: r for r in audit.audit(tiny_lm)}
+    results = {r["mistake"]: r for r in catalogue.audit(tiny_lm)}
     assert not [r for r in results.values() if r["status"] in ("detected", "error")], results
     unavailable = {"position_overflow", "tiny_vocab", "stale_kv_cache"}  # no max_len, tokenizer, generate given
     assert {m for m, r in results.items() if r["status"] == "not applicable"} == unavailable
     assert results["narrow_ffn"]["value"] == pytest.approx(4.0) and results["untied_embeddings"]["value"] == 1.0
-    [leak] = audit.audit(tiny_lm, {"causal": False}, only=("norm_wrong_axis",))
+    [leak] = catalogue.audit(tiny_lm, {"causal": False}, only=("norm_wrong_axis",))
     assert leak["status"] == "detected", leak
 
 
 @pytest.mark.slow
 def test_hugging_face_flax_gpt2_is_audited_clear():
     pytest.importorskip("transformers", reason="optional extra: pip install -e '.[hf]'")
-    results = {r["mistake"]: r for r in audit.audit(hf_gpt2, {"d_model": 16})}
+    results = {r["mistake"]: r for r in catalogue.audit(hf_gpt2, {"d_model": 16})}
     assert not [r for r in results.values() if r["status"] in ("detected", "error")], results
     assert results["position_overflow"]["why"].startswith("raises past max_len=4")  # its causal mask is max_len long
     assert {m for m, r in results.items() if r["status"] == "not applicable"} == {"tiny_vocab"}  # no tokenizer given
@@ -181,13 +182,13 @@ def test_cli_usage_error_is_one_line_and_exit_2(case):
 
 MORE_ERRORS = {
     "no colon": (["ablations.adapters"], ["ablations.adapters", "module.path:callable"]),
-    "missing callable": (["ablations.adapters:nope"], ["nope", "callable"]),
+    "missing callable": (["ablations.audit.adapters:nope"], ["nope", "callable"]),
     "unknown override": (["d_modell=3"], ["d_modell", "d_model"]),
     "bad override value": (["n_heads=5"], ["n_heads=5", "d_model=32"]),
-    "not key=value": (["ablations.adapters:lab_gpt", "deep"], ["'deep'", "key=value"]),
+    "not key=value": (["ablations.audit.adapters:lab_gpt", "deep"], ["'deep'", "key=value"]),
     "non-positive size": (["n_layers=0"], ["n_layers=0", "positive"]),
-    "mistakes for a factory without them": (["ablations.adapters:hf_gpt2", "--mistakes", "post_norm"],
-                                            ["ablations.adapters:hf_gpt2", "mistakes"]),
+    "mistakes for a factory without them": (["ablations.audit.adapters:hf_gpt2", "--mistakes", "post_norm"],
+                                            ["ablations.audit.adapters:hf_gpt2", "mistakes"]),
     "unknown flag": (["--jsn", "x"], ["--jsn"]),
 }
 
@@ -201,7 +202,7 @@ def test_usage_errors_in_process(case, capsys):
 
 
 def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
-    monkeypatch.setattr(check, "audit", lambda *args, **kwargs: pytest.fail("audited before checking --json"))
+    monkeypatch.setattr(catalogue, "audit", lambda *args, **kwargs: pytest.fail("audited before checking --json"))
     assert check.main(["--json", "/nonexistent/dir/out.json"]) == check.EXIT_USAGE
     assert capsys.readouterr().err.startswith("error: cannot write --json /nonexistent/dir/out.json (no directory")
 
@@ -210,36 +211,33 @@ def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
 
 
 def test_calibration_margin_is_the_nearer_side_and_the_table_flags_cross_detections():
-    from ablations import calibrate
-
-    post_norm = audit.DETECTORS[0]  # fires above 5
+    post_norm = catalogue.DETECTORS["post_norm"]  # fires above 5
     row = lambda model, value, status: {"model": model, "mistake": "post_norm", "value": value, "status": status,
                                         "d_model": 16, "dtype": "float32", "seed": 0, "why": ""}
     correct = [row("correct", 1.0, "clear"), row("correct", 1.33, "clear")]
     broken = [row("post_norm", 25.0, "detected"), row("post_norm", 19.9, "detected")]
-    assert calibrate.margin(post_norm, correct, broken) == "x3.76"  # 5 / 1.33 < 19.9 / 5
-    assert calibrate.margin(post_norm, correct, [row("post_norm", 10.0, "detected")]) == "x2"  # 10 / 5 < 5 / 1.33
-    text = calibrate.table(correct + broken + [row("no_residual", 6.0, "detected")])
+    assert calibration.margin(post_norm, correct, broken) == "x3.76"  # 5 / 1.33 < 19.9 / 5
+    assert calibration.margin(post_norm, correct, [row("post_norm", 10.0, "detected")]) == "x2"  # 10 / 5 < 5 / 1.33
+    text = calibration.table(correct + broken + [row("no_residual", 6.0, "detected")], catalogue.DETECTORS)
     assert "| 1 | post_norm | 1 .. 1.33 | 19.9 .. 25 | > 5 | x3.76 | clear 2 / detected 2 | 6 .. 6 |" in text
     assert "no_residual -> post_norm" in text
 
 
 @pytest.mark.parametrize("args", [["--table", "/nonexistent/readings.jsonl"], ["--out", "/nonexistent/dir/out.jsonl"]])
-def test_calibration_files_it_cannot_use_are_one_line_before_measuring(args, monkeypatch):
+def test_calibration_files_it_cannot_use_are_one_line_before_measuring(args, monkeypatch, capsys):
     from ablations import calibrate
 
-    monkeypatch.setattr(calibrate, "measure", lambda out: pytest.fail("measured before checking its files"))
-    with pytest.raises(SystemExit) as stop:
-        calibrate.main(args)
-    assert str(stop.value) == f"error: cannot use {args[1]} (No such file or directory)"
+    monkeypatch.setattr(calibration, "measure", lambda *args: pytest.fail("measured before checking its files"))
+    assert calibrate.main(args) == 2
+    assert capsys.readouterr().err == f"error: cannot use {args[1]} (No such file or directory)\n"
 
 
-def test_an_existing_calibration_is_never_overwritten(tmp_path, monkeypatch):
+def test_an_existing_calibration_is_never_overwritten(tmp_path, monkeypatch, capsys):
     from ablations import calibrate
 
     earlier = tmp_path / "readings.jsonl"
     earlier.write_text("kept\n")
-    monkeypatch.setattr(calibrate, "measure", lambda out: pytest.fail("measured before checking its files"))
-    with pytest.raises(SystemExit, match="exists; calibrations are never overwritten"):
-        calibrate.main(["--out", str(earlier)])
+    monkeypatch.setattr(calibration, "measure", lambda *args: pytest.fail("measured before checking its files"))
+    assert calibrate.main(["--out", str(earlier)]) == 2
+    assert "exists; calibrations are never overwritten" in capsys.readouterr().err
     assert earlier.read_text() == "kept\n"

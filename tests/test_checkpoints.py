@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ablations.checkpoints import RunCheckpoints
+from ablations.runner.checkpoints import RunCheckpoints
 
 
 def states(value: float) -> dict:
@@ -65,7 +65,7 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_previous_with_a_warni
 
 
 def test_a_trained_run_is_copied_whole_under_a_temporary_name_or_not_at_all(tmp_path):
-    from ablations import layout
+    from ablations.runner import layout
 
     trained = tmp_path / "trained"
     checkpoints = RunCheckpoints(layout.checkpoint_dir(trained), save_every=4)
@@ -86,7 +86,7 @@ def test_a_trained_run_is_copied_whole_under_a_temporary_name_or_not_at_all(tmp_
 
 
 def test_a_run_stopped_under_the_previous_layout_is_refused_not_retrained(tmp_path):
-    from ablations import layout
+    from ablations.runner import layout
 
     (tmp_path / "run" / "correct" / "ckpt" / "200").mkdir(parents=True)
     with pytest.raises(ValueError, match="previous layout .*correct/ckpt.*run_name=<new>"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from ablations.train import TrainSettings, data_mesh, init_state, layer_groups, make_train_chunk, seed_slice
+from ablations.runner.training import TrainSettings, data_mesh, init_state, layer_groups, make_train_chunk, seed_slice
 from model import GPTConfig
 
 SETTINGS = TrainSettings(steps=40, batch_size=8, seq_len=16, warmup=2, log_every=4, eval_every=4, ckpt_every=4)
@@ -57,7 +57,7 @@ import json, sys
 sys.path.insert(0, "tests")
 import jax
 from test_fast_path import SETTINGS, losses
-from ablations.train import data_mesh
+from ablations.runner.training import data_mesh
 from model import GPTConfig
 mesh = data_mesh(SETTINGS.batch_size)
 values, _ = losses(GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16), 3, mesh)

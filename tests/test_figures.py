@@ -1,7 +1,7 @@
 """Figures regenerated from the same data are the same files, byte for byte."""
 import numpy as np
 
-from ablations import figures
+from ablations.reporting import figures
 
 
 def small_figure():

@@ -1,4 +1,4 @@
-"""Multi-host (ablations.hosts): two CPU processes joined by jax.distributed train one run; only process 0
+"""Multi-host (ablations.runner.hosts): two CPU processes joined by jax.distributed train one run; only process 0
 writes files, takes the lock and logs, and the run equals one process holding both devices."""
 import json
 import os
@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import ROOT, TINY, run_lab
 
-from ablations import hosts
+from ablations.runner import hosts
 
 
 def test_a_single_process_writes_and_keeps_its_own_arrays():

@@ -5,10 +5,10 @@ import types
 import jax.numpy as jnp
 import pytest
 
-from ablations.checkpoints import RunCheckpoints
-from ablations.pair_loop import train_pair
-from ablations.stopping import StopRequest, Stopped
-from ablations.train import TrainSettings
+from ablations.runner.checkpoints import RunCheckpoints
+from ablations.runner.loop import train_pair
+from ablations.runner.stopping import StopRequest, Stopped
+from ablations.runner.training import TrainSettings
 
 
 class FakeTrainer:

@@ -1,11 +1,11 @@
-"""The symptom probes (ablations.probes) on stand-in models whose answers are known, no training: each probe
+"""The symptom probes (ablations.science.probes) on stand-in models whose answers are known, no training: each probe
 sees a model only through LanguageModel, so a hand-written forward and generate exercise it exactly."""
 import math
 
 import numpy as np
 import pytest
 
-from ablations import probes
+from ablations.science import probes
 
 V, N, T = 8, 6, 12
 RNG = np.random.default_rng(0)
@@ -96,6 +96,6 @@ def test_vocab_charges_each_unk_the_cost_of_naming_its_character():
 
 
 def test_every_probe_named_by_the_registry_exists():
-    from ablations.registry import MISTAKES
+    from ablations.catalogue import MISTAKES
 
     assert {name for spec in MISTAKES for name in spec.probes} <= set(probes.PROBES)

@@ -23,11 +23,11 @@ def test_python_api_example_runs(capsys):
 
 @pytest.mark.slow  # compiles and trains or audits models: tens of seconds
 def test_own_model_audit_example_audits_clear_on_the_probes_it_offers(tmp_path, monkeypatch):
-    from ablations import audit
+    from ablations import catalogue
 
     (tmp_path / "my_model.py").write_text(example("# my_model.py"))
     monkeypatch.syspath_prepend(str(tmp_path))
-    results = audit.audit(__import__("my_model").make)
+    results = catalogue.audit(__import__("my_model").make)
     sys.modules.pop("my_model")
     assert {r["status"] for r in results} == {"clear", "not applicable"}
     assert [r["mistake"] for r in results if r["status"] == "not applicable"] == [

@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from ablations.registry import MISTAKES, NATS
-from ablations.rules import CONFIDENCE, HOLDS, POWER, Effect, Exactly, Invariant, NoGain, paired, seeds_needed
-from ablations.verdict import decide, summary
+from ablations.catalogue import MISTAKES
+from ablations.catalogue.schema import NATS
+from ablations.science.rules import CONFIDENCE, HOLDS, POWER, Effect, Exactly, Invariant, NoGain, paired, seeds_needed
+from ablations.science.verdict import decide, summary
 from model import GPTConfig
 
 LOSS = Effect("val_loss", NATS, "nats/token")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import TINY, run_lab
 
-from ablations.registry import MISTAKES
-from ablations.rules import EXACT, STATISTICAL, Invariant
+from ablations.catalogue import MISTAKES
+from ablations.science.rules import EXACT, STATISTICAL, Invariant
 
 
 def run_dir_of(results, name):

@@ -4,7 +4,7 @@ from importlib import metadata
 
 from conftest import ROOT
 
-from ablations.runs import distribution_version, environment
+from ablations.runner.provenance import distribution_version, environment
 
 RECORDED = ("orbax-checkpoint", "wandb", "tensorflow-datasets", "tokenizers", "numpy", "scipy")
 
@@ -47,7 +47,7 @@ def fake_run(directory, config, value, verdict="reproduced"):
 def test_a_run_is_compared_with_the_reference_of_the_same_experiment(tmp_path, monkeypatch, capsys):
     import json
 
-    from ablations import runs
+    from ablations.runner import reference as runs
 
     config = {"mistake": "no_residual", "steps": 100, "model": {"n_layers": 8}, "results_dir": "x", "run_name": None}
     monkeypatch.setattr(runs, "REFERENCE_DIR", tmp_path / "results")
@@ -74,7 +74,7 @@ def test_a_run_is_compared_with_the_reference_of_the_same_experiment(tmp_path, m
 
 
 def test_two_runs_train_the_same_pair_when_they_differ_only_in_what_is_measured():
-    from ablations.runs import same_training
+    from ablations.runner.identity import same_training
 
     base = {"mistake": "padding_mask", "seeds": 3, "train": {"lr": 0.01}, "probe": {"padding_share": 0.5},
             "results_dir": "a", "run_name": None}
@@ -84,7 +84,7 @@ def test_two_runs_train_the_same_pair_when_they_differ_only_in_what_is_measured(
 
 
 def test_a_key_added_later_keeps_older_run_directories_at_the_value_that_reproduces_them():
-    from ablations.runs import run_directory, same_training
+    from ablations.runner.identity import run_directory, same_training
 
     before = {"mistake": "no_residual", "seeds": 3, "model": {"d_model": 64}, "results_dir": "r", "run_name": None}
     einsum = {**before, "model": {"d_model": 64, "attention": "einsum"}}
@@ -98,7 +98,8 @@ def test_a_key_added_later_keeps_older_run_directories_at_the_value_that_reprodu
 def test_a_reference_that_predates_a_key_counts_as_its_earlier_value(tmp_path, monkeypatch):
     """A committed run from before model.attention ran the einsums: it is the reference of an einsum run (nothing
     listed as predated) and not of a fused one."""
-    from ablations import layout, runs
+    from ablations.runner import layout
+    from ablations.runner import reference as runs
 
     reference = tmp_path / "results" / "no_residual" / "abc"
     config = {"mistake": "no_residual", "seeds": 3, "model": {"d_model": 64}, "results_dir": "results",

@@ -1,9 +1,9 @@
 """The account of a training step (ablations.step_profile): every op of a profiled chunk named by its part."""
 import pytest
 
-from ablations import step_profile
-from ablations.benchmark import Bench, compile_bench, profile_bench
-from ablations.train import TrainSettings
+from ablations.perf import step_profile
+from ablations.perf.benchmark import Bench, compile_bench, profile_bench
+from ablations.runner.training import TrainSettings
 from model import GPTConfig
 
 

@@ -8,10 +8,10 @@ import time
 import pytest
 from conftest import ROOT, TINY, run_cli_here, run_lab
 
-from ablations import studies
-from ablations.config import UsageError
-from ablations.study import check_axes
-from ablations.studies import Axis, StudySpec
+from ablations import catalogue
+from ablations.catalogue import Axis, Study
+from ablations.errors import UsageError
+from ablations.runner.study_points import check_axes
 
 STUDY = "no_final_norm_depth"
 SMALL = [a for a in TINY if not a.startswith("model.n_layers=")] + ["model.n_layers=[1,2]", "wandb.mode=disabled"]
@@ -96,7 +96,7 @@ def test_bad_study_input_is_one_line_before_anything_trains(args, words, tmp_pat
 
 
 def test_an_unknown_axis_key_or_an_empty_axis_is_refused():
-    bad = StudySpec("bad", "no_residual", "?", (Axis("model.n_layer", (1, 2)),))
+    bad = Study("bad", "?", (Axis("model.n_layer", (1, 2)),), mistake="no_residual")
     with pytest.raises(UsageError, match="unknown axis key 'model.n_layer'"):
         check_axes(bad, bad.axes)
     with pytest.raises(UsageError, match="empty value list"):
@@ -113,7 +113,7 @@ def test_a_dry_run_names_every_point_and_its_run_directory_and_writes_nothing(tm
 
 def test_every_declared_study_is_listed_and_checks_out():
     listing = run_cli_here("--list", module="ablations.study").stdout
-    for study in studies.STUDIES:
+    for study in catalogue.STUDIES:
         assert study.name in listing and study.question in listing
         check_axes(study, study.axes)  # every declared axis is a real key with well-typed values
 

@@ -1,9 +1,9 @@
-"""Where metrics go (ablations.tracking): the JSONL, the source of truth, and the W&B mode, in-process."""
+"""Where metrics go (ablations.runner.tracking): the JSONL, the source of truth, and the W&B mode, in-process."""
 import json
 
 import pytest
 
-from ablations import tracking
+from ablations.runner import tracking
 
 
 def sink(tmp_path) -> tracking.MetricsSink:

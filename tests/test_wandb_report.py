@@ -6,7 +6,7 @@ wr = pytest.importorskip("wandb_workspaces.reports.v2")
 
 from wandb_workspaces import expr  # noqa: E402
 
-from ablations import wandb_report  # noqa: E402
+from ablations.reporting import wandb_report  # noqa: E402
 
 
 def verdict(number, mistake, claim, outcome, correct_mean, broken_mean, effect):

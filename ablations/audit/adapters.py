@@ -11,19 +11,15 @@ import re
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 import data as data_lib
-from ablations.audit import AuditModel, jit
-from model import GPT, GPTConfig, Mistakes, generate, next_token_loss
+from ablations.audit.interface import AuditModel
+from ablations.audit.numerics import jit
+from ablations.runner.schema import DataSection
+from model import GPT, GPTConfig, Mistakes, generate, n_params, next_token_loss
 
-TINY_VOCAB = 16  # mistake 10: the lab's too-small character vocabulary (README: 16 for a 64-symbol text)
 BLOCK_NAME = re.compile(r"^(?:block|blocks|layer|layers|h)_?(\d+)$")  # top-level names of per-block parameters
-
-
-def n_params(params) -> int:
-    return int(sum(np.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
 
 
 def all_real(tokens, pad_mask):
@@ -91,7 +87,7 @@ def lab_gpt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
         generate=lambda prompts, mask, n_new, use_cache: lab_generate(
             cfg, params, jnp.asarray(prompts), jnp.asarray(mask), n_new, use_cache=use_cache),
         blocks=lambda tree: [tree["params"][f"block_{i}"] for i in range(n_layers)],
-        tokenizer=tokenizer_for(TINY_VOCAB if switches.tiny_vocab else vocab_size),
+        tokenizer=tokenizer_for(DataSection.tiny_vocab_size if switches.tiny_vocab else vocab_size),  # Mistake 10
         max_len=max_len)
 
 
@@ -105,7 +101,7 @@ def from_linen(module: nn.Module, vocab_size: int, *, seed: int = 0, loss=next_t
     loss: (logits [B, T, V], tokens [B, T]) -> scalar, the objective you train with (default: next-token
     cross-entropy). blocks: parameter tree -> per-block subtrees, input to output (default: top-level names
     block_0, layers_0, h_0, ...). max_len: the training length (the size of a learned position table).
-    generate: see AuditModel (a module has no standard cache interface, so the cache probe is "not
+    generate: see AuditModel (a module has no standard cache interface, so the cache detector is "not
     applicable" without one)."""
     tokens = jnp.zeros((1, 2), jnp.int32)
     params = module.init(jax.random.key(seed), tokens, jnp.ones(tokens.shape, bool))

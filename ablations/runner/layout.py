@@ -1,7 +1,7 @@
 """The results layout, in one place: the files of a run directory and how to find finished runs. Every module
-that reads or writes results (runs, experiment, tracking, figures, report, study) names files through here.
+that reads or writes results (the runner, the reporting, the study points) names files through here.
 
-    <results_dir>/<mistake>/<hash or run_name>/    one run (ablations.runs.run_directory names it)
+    <results_dir>/<mistake>/<hash or run_name>/    one run (runner.identity.run_directory names it)
         config.json  environment.json  timing.json  measurements.json  verdict.json  reference.json
         ckpt/<step>/<variant>/  <variant>/metrics.jsonl  <variant>/wandb/  figures/<name>.png|svg
     <results_dir>/studies/<study>/study.json, figures/   and each point's run under <mistake>/<hash>/

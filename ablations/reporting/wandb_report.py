@@ -4,7 +4,7 @@ Built with `wandb_workspaces.reports.v2` (checked against wandb-workspaces 0.4.1
 pure and offline; only `publish` talks to W&B, and only when an API key is present.
 
 Each mistake's W&B runs share `group = f"{mistake}-{run_dir_name}"` and carry config keys `mistake`,
-`variant` ("correct"/"broken") and `seed` (see `ablations.tracking`), so a section's runset is filtered to
+`variant` ("correct"/"broken") and `seed` (see `ablations.runner.tracking`), so a section's runset is filtered to
 its group and grouped by `config.variant`: the plots show mean ± std over seeds, correct vs broken.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import wandb_workspaces.reports.v2 as wr
 
-from ablations.verdict import claim_line
+from ablations.science.verdict import claim_line
 
 TITLE = "Transformer mistakes: paired ablations"
 DESCRIPTION = ("Each mistake is trained twice on the same seeds and batches: the correct model and the broken "

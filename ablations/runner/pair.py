@@ -1,5 +1,6 @@
-"""One paired experiment: the correct and the broken variant (and any other correct variant the registry
-names) trained on the same seeds and batches, then measured by the registry's probes and judged by its rules."""
+"""One paired experiment: the correct and the broken variant (and any other correct variant the catalogue
+names) trained on the same seeds and batches, then measured by the mistake's symptom probes and judged by its
+rules."""
 from __future__ import annotations
 
 import contextlib
@@ -8,17 +9,17 @@ import json
 from pathlib import Path
 
 import data as data_lib
-from ablations import hosts, layout, measures
-from ablations import probes as probe_lib
-from ablations.checkpoints import RunCheckpoints
-from ablations.pair_loop import VariantTrainer, train_pair
-from ablations.stopping import StopRequest
-from ablations.config import train_settings, variant_config, variant_model
-from ablations.registry import MistakeSpec
-from ablations.tracking import MetricsSink, NullSink, read_jsonl
-from ablations.verdict import decide
-from ablations.train import TrainSettings, n_params, seed_slice
-from model import GPTConfig, Mistakes, generate, make_forward
+from ablations.runner import hosts, layout
+from ablations.runner.checkpoints import RunCheckpoints
+from ablations.runner.config import train_settings, variant_config, variant_model
+from ablations.runner.loop import VariantTrainer, train_pair
+from ablations.runner.stopping import StopRequest
+from ablations.runner.tracking import MetricsSink, NullSink, read_jsonl
+from ablations.runner.training import TrainSettings, seed_slice
+from ablations.science import measures
+from ablations.science import probes as probe_lib
+from ablations.science.verdict import decide
+from model import GPTConfig, Mistakes, generate, make_forward, n_params
 
 
 @dataclasses.dataclass
@@ -47,12 +48,12 @@ def load_corpus(cfg: dict) -> Corpus:
                   tokenizer)
 
 
-def variant_corpora(spec: MistakeSpec, cfg: dict) -> dict[str, Corpus]:
-    """Each variant's corpus, from its data config and the run's seed; variants share one unless the registry
+def variant_corpora(spec, cfg: dict) -> dict[str, Corpus]:
+    """Each variant's corpus, from its data config and the run's seed; variants share one unless the catalogue
     changes their data (the broken variant of mistake 10 tokenizes with too few symbols: its `broken` settings)."""
     loaded, corpora = {}, {}
     for name in spec.variants:
-        data = {**variant_config(cfg, name)["data"], "seed": cfg["seed"]}
+        data = {**variant_config(spec, cfg, name)["data"], "seed": cfg["seed"]}
         key = json.dumps(data, sort_keys=True)
         if key not in loaded:
             loaded[key] = load_corpus(data)
@@ -60,7 +61,7 @@ def variant_corpora(spec: MistakeSpec, cfg: dict) -> dict[str, Corpus]:
     return corpora
 
 
-def check_data(spec: MistakeSpec, cfg: dict) -> None:
+def check_data(spec, cfg: dict) -> None:
     """Build every corpus the run will read and its evaluation windows, before anything is written or compiled:
     a file too short, windows the data does not have or a missing TFDS copy fail here, in one line."""
     s = train_settings(cfg)
@@ -102,9 +103,9 @@ def entropy_floor(corpus: Corpus, inputs: probe_lib.ProbeInputs) -> float | None
     return data_lib.window_floor(corpus.synthetic, [corpus.tokenizer.decode(row) for row in inputs.targets])
 
 
-def measure(spec: MistakeSpec, model_cfg: GPTConfig, params, rows: list[dict], steps: int,
+def measure(spec, model_cfg: GPTConfig, params, rows: list[dict], steps: int,
             inputs: probe_lib.ProbeInputs, floor: float | None) -> dict:
-    """The standard measurements of one trained seed (rows: its log), plus the registry's probes for this mistake."""
+    """The standard measurements of one trained seed (rows: its log), plus the catalogue's probes for this mistake."""
     out = {**measures.standard(rows, steps, floor), "n_params": n_params(params)}
     lm = language_model(model_cfg, params)
     for name in spec.probes:
@@ -122,22 +123,22 @@ class Variant:
     sink: MetricsSink | NullSink
 
 
-def prepare_variants(spec: MistakeSpec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
+def prepare_variants(spec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
                      sink_factory) -> list[Variant]:
-    """The correct variant, the registry's other correct variants (fixes), and the broken one, each with its model
+    """The correct variant, the catalogue's other correct variants (fixes), and the broken one, each with its model
     (a study may give the broken variant its own, e.g. a wider d_model at an equal parameter count)."""
     variants = []
     for name, corpus in variant_corpora(spec, cfg).items():
         mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
         model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
-                              **variant_model(cfg, name))
+                              **variant_model(spec, cfg, name))
         if hosts.writes():
             (run_dir / name).mkdir(parents=True, exist_ok=True)
         variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))
     return variants
 
 
-def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
+def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     """Train the variants (chunk by chunk, at once), measure them, write measurements.json and verdict.json;
     return the verdict (None on a process of a multi-host run other than 0: it trains, process 0 measures)."""
     s = train_settings(cfg)
@@ -164,7 +165,7 @@ def run_pair(spec: MistakeSpec, cfg: dict, run_dir: Path, sink_factory) -> dict 
     return verdict
 
 
-def measure_variant(spec: MistakeSpec, v: Variant, state: dict, s: TrainSettings, probe: dict,
+def measure_variant(spec, v: Variant, state: dict, s: TrainSettings, probe: dict,
                     seeds: list[int]) -> list[dict]:
     """Every seed's measurements, from its log and its trained parameters; summarised to W&B."""
     rows = read_jsonl(layout.metrics_file(v.directory))

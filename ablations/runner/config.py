@@ -1,11 +1,10 @@
-"""The lab's config, composed by Hydra: the dataclasses that check each section hold its defaults (registered
-here as `lab_defaults` and the `model=tiny` preset), YAML holds the presets (`ablations/conf/`), the
-registry holds each mistake's settings (registered as the options of the `mistake` group), and the command
-line wins. So `--cfg job` prints exactly what runs. Here too: dotted keys, checks of what the user typed, and
-every check that can run before anything is written or compiled."""
+"""The lab's config, composed by Hydra from the schema (ablations/runner/schema.py: every key and its default),
+the YAML presets (`ablations/conf/`), the catalogue's settings for the chosen mistake (registered as the options
+of the `mistake` group by `register`) and the command line, which wins. So `--cfg job` prints exactly what runs.
+Here too: dotted keys, checks of what the user typed, and every check that can run before anything is written or
+compiled."""
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 from pathlib import Path
@@ -17,23 +16,17 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from ablations.registry import BY_NAME, MISTAKES, lookup
-from ablations.tracking import wandb_mode
-from ablations.train import TrainSettings
+from ablations.errors import UsageError
+from ablations.runner.schema import LabConfig
+from ablations.runner.tracking import wandb_mode
+from ablations.runner.training import TrainSettings
 from data.sources import SOURCES
 from data.synthetic import SyntheticSpec
 from data.tokenizers import TOKENIZER_KINDS
 from model import GPTConfig
 
-
-class UsageError(ValueError):
-    """A bad command line or config: reported in one line, before anything compiles."""
-
-
-CONF_DIR = Path(__file__).parent / "conf"
-# vocab_size, max_len: from the data
-MODEL_KEYS = ("d_model", "n_heads", "n_layers", "ffn_mult", "position", "dtype", "attention")
-SYNTHETIC_KEYS = ("alphabet_size", "span", "zipf_exponent")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+_MISTAKES: list[str] = []  # the `mistake` group's options, in the catalogue's order (filled by `register`)
 
 
 def nested(settings: dict) -> dict:
@@ -48,25 +41,27 @@ def nested(settings: dict) -> dict:
     return out
 
 
-def register_configs() -> None:
-    """Defaults from the dataclasses, the `model=tiny` preset from GPTConfig's, and one `mistake` option per
-    registry entry (its settings, at the top level) plus `all`."""
-    train = dataclasses.asdict(TrainSettings())
-    synthetic = dataclasses.asdict(SyntheticSpec())
+def register(mistakes) -> None:
+    """Register the schema (`lab_schema`) and one `mistake` option per catalogue entry (its settings, at the top
+    level) plus `all`, in Hydra's config store. Every command calls it before composing; calling it again is a
+    no-op."""
+    if _MISTAKES:
+        return
     store = ConfigStore.instance()
-    store.store(name="lab_defaults", node={"steps": train.pop("steps"), "train": train,
-                                           "data": {k: synthetic[k] for k in SYNTHETIC_KEYS}})
-    store.store(group="model", name="tiny", node={k: getattr(GPTConfig(), k) for k in MODEL_KEYS})
-    for spec in MISTAKES:
+    store.store(name="lab_schema", node=LabConfig)
+    for spec in mistakes:
         store.store(group="mistake", name=spec.name, package="_global_",
                     node={"mistake": spec.name, **nested(spec.settings)})
     store.store(group="mistake", name="all", package="_global_", node={"mistake": "all"})
+    _MISTAKES.extend(spec.name for spec in mistakes)
 
 
-register_configs()  # at import: every entry point (run, study, check of overrides, tests) composes the same config
-GROUPS = {"data": tuple(sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))),
-          "model": ("tiny", *sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))),
-          "mistake": ("all", *BY_NAME)}
+def groups() -> dict[str, tuple[str, ...]]:
+    """The options of each config group: the YAML presets of `data` and `model`, and the registered mistakes."""
+    if not _MISTAKES:
+        raise RuntimeError("ablations.runner.config.register(catalogue.MISTAKES) must run before composing")
+    presets = lambda group: tuple(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))  # noqa: E731
+    return {"data": presets("data"), "model": presets("model"), "mistake": ("all", *_MISTAKES)}
 
 
 def composed(overrides: list[str]) -> DictConfig:
@@ -101,8 +96,8 @@ def check_overrides(argv: list[str]) -> None:
         if override.is_sweep_override() and not multirun:
             raise UsageError(f"{text} names several values: add -m (Hydra multirun) to run each, "
                              f"e.g. python -m ablations.run -m {text}")
-        if key in GROUPS:
-            check_choices(key, override.value(), GROUPS[key])
+        if key in groups():
+            check_choices(key, override.value(), groups()[key])
             continue
         if key not in base:
             near = difflib.get_close_matches(key, base, n=3)
@@ -138,32 +133,32 @@ def with_settings(cfg: dict, settings: dict) -> dict:
     return out
 
 
-def variant_config(resolved: dict, variant: str) -> dict:
-    """The config of one variant: the run's, then the registry's settings for that variant (a correct variant's
-    `fixes`, the broken one's `broken`), then a study's per-variant settings (`resolved["variants"]`, present
-    only when set); interpolations of the run's config resolved."""
-    spec = lookup(resolved["mistake"])
+def variant_config(spec, resolved: dict, variant: str) -> dict:
+    """The config of one variant of `spec` (a catalogue entry): the run's, then the catalogue's settings for that
+    variant (a correct variant's `fixes`, the broken one's `broken`), then a study's per-variant settings
+    (`resolved["variants"]`, present only when set); interpolations of the run's config resolved."""
     own = spec.broken if variant == "broken" else spec.fixes.get(variant, {})
     settings = {**own, **resolved.get("variants", {}).get(variant, {})}
     return OmegaConf.to_container(OmegaConf.create(with_settings(resolved, settings)), resolve=True)
 
 
-def variant_model(resolved: dict, variant: str) -> dict:
-    return variant_config(resolved, variant)["model"]
+def variant_model(spec, resolved: dict, variant: str) -> dict:
+    return variant_config(spec, resolved, variant)["model"]
 
 
 def resolve(cfg: DictConfig) -> dict:
-    """The composed config (defaults, presets, the mistake's settings, the command line) as plain data."""
+    """The composed config (schema defaults, presets, the mistake's settings, the command line) as plain data."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
     return resolved
 
 
-def validate(resolved: dict) -> None:
-    """Every check of a resolved config that needs no data: sections, every variant's model, memory, probes."""
+def validate(spec, resolved: dict) -> None:
+    """Every check of a resolved config of `spec` (its catalogue entry) that needs no data: sections, every
+    variant's model, memory, probes."""
     settings = train_settings(resolved)
-    for variant in lookup(resolved["mistake"]).variants:  # every variant's model
-        model = GPTConfig(max_len=settings.seq_len, **variant_model(resolved, variant))
+    for variant in spec.variants:  # every variant's model
+        model = GPTConfig(max_len=settings.seq_len, **variant_model(spec, resolved, variant))
         check_memory(model, settings, resolved["seeds"])
     wandb_mode(resolved["wandb"]["mode"])
     check_data_settings(resolved["data"])
@@ -176,7 +171,7 @@ def validate(resolved: dict) -> None:
     if resolved["seeds"] < 1:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
     given = dotted_keys(resolved)
-    for key, (value, why) in lookup(resolved["mistake"]).refuses.items():  # the registry's special cases
+    for key, (value, why) in spec.refuses.items():  # the catalogue's special cases
         if given[key] == value:
             raise UsageError(f"mistake={resolved['mistake']} cannot run with {key}={value}: {why}")
 
@@ -186,7 +181,7 @@ def train_settings(resolved: dict) -> TrainSettings:
 
 
 def check_data_settings(data: dict) -> None:
-    """The data section's values, named by their keys (the corpus itself is checked by experiment.check_data)."""
+    """The data section's values, named by their keys (the corpus itself is checked by runner.pair.check_data)."""
     if data["tokenizer"] == "bpe" and data["vocab_size"] is None:
         raise UsageError("data.tokenizer=bpe needs data.vocab_size=<the BPE vocabulary size, e.g. 512>")
     for key in ("vocab_size", "tiny_vocab_size"):  # None: every character of the text

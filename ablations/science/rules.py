@@ -1,10 +1,10 @@
-"""Decision rules, fixed in the registry before any run: each turns the paired per-seed measurements
+"""Decision rules, fixed in the catalogue before any run: each turns the paired per-seed measurements
 of one claim into an outcome with the numbers behind it.
 
 Statistical rules work on the per-seed differences (same seed, same initialisation, same batches),
 signed so that a positive difference points the way the claim says. With d̄ their mean and
 [lo, hi] the t-based 95% confidence interval of the mean difference (`scipy.stats.ttest_rel`),
-and m > 0 the claim's practical margin, fixed in the registry:
+and m > 0 the claim's practical margin, fixed in the catalogue:
 
 - `Effect` (the mistake moves the metric the claimed way):
   reproduced  lo > +m   (the whole interval beyond the margin on the claimed side)
@@ -33,12 +33,6 @@ MAX_SEEDS = 1000  # beyond this, "more than 1000": the effect sits on the margin
 STATISTICAL = ("reproduced", "opposite", "no effect", "inconclusive")
 EXACT = ("holds", "fails")
 NOT_MEASURED = "not measured"  # the data gives no such measurement (copy accuracy needs the synthetic copy task)
-# One colour per outcome in every figure, one mark per outcome in REPORT.md. The colour says whether the
-# claim holds: an exact claim that holds shares "reproduced"'s colour, one that fails shares "no effect"'s.
-COLORS = {"reproduced": "#d95f02", "holds": "#d95f02", "opposite": "#7570b3", "no effect": "#1b9e77",
-          "fails": "#1b9e77", "inconclusive": "#969696", NOT_MEASURED: "#d9d9d9"}
-MARKS = {"reproduced": "🟧", "holds": "🟧", "opposite": "🟪", "no effect": "🟩", "fails": "🟩", "inconclusive": "⬜",
-         NOT_MEASURED: "➖"}
 HOLDS = ("reproduced", "holds")  # outcomes that say the claim is true at this scale
 
 

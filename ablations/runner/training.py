@@ -163,6 +163,3 @@ def make_eval(cfg: GPTConfig):
 def seed_slice(tree, index: int):
     return jax.tree.map(lambda leaf: leaf[index], tree)
 
-
-def n_params(params) -> int:
-    return int(sum(leaf.size for leaf in jax.tree.leaves(params)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
-from ablations import hosts
+from ablations.runner import hosts
 
 
 class RunCheckpoints:

@@ -11,10 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 import data as data_lib
-from ablations import hosts
-from ablations.checkpoints import RunCheckpoints
-from ablations.stopping import StopRequest, Stopped
-from ablations.train import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
+from ablations.runner import hosts
+from ablations.runner.checkpoints import RunCheckpoints
+from ablations.runner.stopping import StopRequest, Stopped
+from ablations.runner.training import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
                              replicate, seed_slice)
 from model import GPTConfig
 

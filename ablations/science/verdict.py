@@ -1,18 +1,24 @@
-"""The verdict of a pair: every claim of the registry decided by its rule on the paired per-seed
-measurements, and a summary a reader takes in at a glance (which of the page's claims hold)."""
+"""The verdict of a pair: every claim of a mistake decided by its rule on the paired per-seed
+measurements, a summary a reader takes in at a glance (which of the page's claims hold), and the
+one-line form of each claim that commands print and reports quote."""
 from __future__ import annotations
 
 import collections
 import math
 
-from ablations.registry import MistakeSpec
-from ablations.rules import HOLDS, MARKS, MAX_SEEDS, NOT_MEASURED
+from ablations.science.rules import HOLDS, MAX_SEEDS, NOT_MEASURED
+
+# One mark per outcome wherever a verdict is printed or written. The mark says whether the claim holds: an exact
+# claim that holds shares "reproduced"'s mark, one that fails shares "no effect"'s.
+MARKS = {"reproduced": "🟧", "holds": "🟧", "opposite": "🟪", "no effect": "🟩", "fails": "🟩", "inconclusive": "⬜",
+         NOT_MEASURED: "➖"}
 
 
-def decide(spec: MistakeSpec, measured: dict[str, list[dict]], model_cfg) -> dict:
-    """measured: variant -> per-seed measurements. A statistical claim against a reference variant that
-    diverged is inconclusive: its last finite state is no fair comparison. A broken variant that diverged
-    is a finding of its own (the summary starts with it) and its claims are still decided."""
+def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
+    """spec: the mistake's catalogue entry (its claims); measured: variant -> per-seed measurements. A
+    statistical claim against a reference variant that diverged is inconclusive: its last finite state is no
+    fair comparison. A broken variant that diverged is a finding of its own (the summary starts with it) and its
+    claims are still decided."""
     diverged = {v: [m["diverged_at"] for m in seeds if m["diverged_at"] >= 0] for v, seeds in measured.items()}
     claims = []
     for claim in spec.claims:

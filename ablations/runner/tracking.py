@@ -6,7 +6,7 @@ import os
 import warnings
 from pathlib import Path
 
-from ablations.layout import metrics_file
+from ablations.runner.layout import metrics_file
 
 MODES = ("auto", "online", "offline", "disabled")
 

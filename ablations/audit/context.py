@@ -1,0 +1,94 @@
+"""What every measurement of an audit shares: the factory with the user's overrides and the models built from
+it (each built once), the random token batches, the logits and their context effect, and the training loss's
+gradient."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ablations.audit.interface import AuditModel, NotApplicable, accepts, default_of
+from ablations.audit.numerics import largest_change, rounding_floor, value_and_gradient_of
+from ablations.science import probes
+
+TOKEN_SEED = 0  # token draws are fixed: two audits of one model give identical numbers
+BATCH, LENGTH = 4, 16  # [B, T] of the audit's token batches (T cut to max_len when the model's is shorter)
+def random_tokens(model: AuditModel, length: int | None = None) -> np.ndarray:
+    """[B, length] int32 ids in [1, V): id 0 is left out, being many tokenizers' <unk> or padding id."""
+    length = length or min(LENGTH, model.max_len or LENGTH)
+    return np.random.default_rng(TOKEN_SEED).integers(1, model.vocab_size, (BATCH, length)).astype(np.int32)
+
+
+def audit_inputs(model: AuditModel) -> probes.ProbeInputs:
+    """The symptom probes' inputs (ablations.science.probes, shared with trained pairs) filled with random ids; pad
+    id: the tokenizer's <unk>."""
+    tokens = random_tokens(model)
+    pad_id = model.tokenizer.unk_id if model.tokenizer is not None else 0
+    return probes.ProbeInputs(tokens, np.roll(tokens, -1, axis=1), tokens, tokens, pad_id, 1.0, 1, None)
+
+
+class Context:
+    """The factory, the user's overrides and the models built from them (each built once)."""
+
+    def __init__(self, factory: Callable, overrides: dict, model: AuditModel):
+        self.factory, self.overrides, self.model = factory, dict(overrides), model
+        self._variants: dict = {}
+
+    def variant(self, **changes) -> AuditModel:
+        """The factory's model with `changes` on top of the user's overrides (the user's own model when they
+        change nothing); NotApplicable if the factory takes no such override."""
+        refused = [name for name in changes if not accepts(self.factory, name)]
+        if refused:
+            raise NotApplicable(f"the factory takes no {'/'.join(refused)} override")
+        changes = {k: v for k, v in changes.items() if self.setting(k) != v}
+        if not changes:
+            return self.model
+        key = tuple(sorted(changes.items()))
+        if key not in self._variants:
+            self._variants[key] = self.factory(**{**self.overrides, **changes})
+        return self._variants[key]
+
+    def setting(self, name: str):
+        """The value of a factory argument in the user's model: their override, else the factory's default."""
+        return self.overrides.get(name, default_of(self.factory, name))
+
+    @functools.cached_property
+    def inputs(self) -> probes.ProbeInputs:
+        return audit_inputs(self.model)
+
+    @functools.cached_property
+    def logits(self) -> np.ndarray:
+        return np.asarray(self.model.forward(self.inputs.inputs, None))  # [B, T, V]
+
+    @functools.cached_property
+    def context_effect(self) -> float:
+        """How much the model's logits depend on context: the largest change of the last position's logits when
+        every earlier token is replaced (by another row's), floored at the rounding (rounding_floor): the scale the
+        consistency detectors (causality, padding, cache) are measured against. A model that barely reads its
+        context at init (post-norm) also barely shows a stale cache or a visible pad, in the same proportion."""
+        tokens = self.inputs.inputs
+        other = tokens.copy()
+        other[:, :-1] = tokens[::-1, :-1]
+        effect = max(largest_change(self.logits[:, -1], self.model.forward(other, None)[:, -1]),
+                     rounding_floor(self.logits))
+        if not effect > 0:
+            raise NotApplicable("the logits are all zero: there is no scale to measure differences against")
+        return effect
+
+    def beyond_rounding(self, gap: float) -> float:
+        """A logit difference between two computations of the same thing, less what rounding can explain
+        (rounding_floor), relative to the context effect: 0 for agreement up to rounding."""
+        return max(gap - rounding_floor(self.logits), 0.0) / self.context_effect
+
+    def language_model(self) -> probes.LanguageModel:
+        return probes.LanguageModel(forward=self.model.forward, generate=self.model.generate)
+
+
+def loss_and_gradient(model: AuditModel, tokens: np.ndarray) -> tuple[float, Any]:
+    """The training loss on tokens [B, T] and its gradient (a params-shaped tree)."""
+    if model.loss is None or model.params is None:
+        raise NotApplicable("the model gives no loss and params to differentiate (AuditModel.loss, .params)")
+    loss, grads = value_and_gradient_of(model.loss)(model.params, tokens)
+    return float(loss), grads

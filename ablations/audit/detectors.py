@@ -1,0 +1,86 @@
+"""Audit any transformer language model for the catalogue's mistakes, at random initialisation, in seconds.
+
+A model is seen only through `AuditModel` (forward, generate, loss and params, a few counts), built by a
+factory that takes keyword overrides (n_layers, vocab_size, d_model, seed, ...). A detector pairs one
+measurement (ablations.audit.measurements) with the threshold calibrated for it on correct and broken models
+(docs/auditing-a-model.md, "Thresholds"); the catalogue gives each mistake its detector. Every detector gives
+the same record: {mistake, status, value, threshold, margin, why, thin_margin}; margin = value / threshold.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+from ablations.audit.context import Context
+from ablations.audit.interface import NotApplicable, Reading, build, first_line
+
+THIN_FACTOR = 3.0  # thin margin: within 3x of the threshold, and closer to it than any calibrated model came
+
+
+@dataclasses.dataclass(frozen=True)
+class Detector:
+    """One mistake's measurement and its rule: detected when the value is above the threshold (fires_above) or
+    below. threshold None: not calibrated yet (the value is reported, no decision). calibrated: the calibration's
+    value nearest the threshold on each side (the worst correct model, the mildest broken one); the threshold sits
+    between them, near their geometric mean."""
+    measure: Callable[[Context], Reading]
+    threshold: float | None
+    fires_above: bool
+    calibrated: tuple[float, float] | None = None  # (nearest correct value, nearest broken value)
+
+    @property
+    def rule(self) -> str:
+        return "not calibrated" if self.threshold is None else f"{'>' if self.fires_above else '<'} {self.threshold:g}"
+
+    def fires(self, value: float) -> bool:
+        return value > self.threshold if self.fires_above else value < self.threshold
+
+    def thin(self, value: float) -> bool:
+        """Within THIN_FACTOR of the threshold and inside the calibration's gap: no calibrated model came this close."""
+        if self.threshold is None or self.calibrated is None:
+            return False
+        near = 1 / THIN_FACTOR < value / self.threshold < THIN_FACTOR
+        return near and min(self.calibrated) < value < max(self.calibrated)
+
+
+def record(mistake: str, detector: Detector | None, status: str, value: float | None, why: str) -> dict:
+    """The one record every detector returns. margin = value / threshold; thin_margin: Detector.thin."""
+    value = value if value is not None and math.isfinite(value) else None  # JSON has no NaN
+    threshold = detector.threshold if detector is not None else None
+    margin = None if value is None or threshold is None else value / threshold
+    thin = status in ("detected", "clear") and value is not None and detector.thin(value)
+    return {"mistake": mistake, "status": status, "value": value, "threshold": threshold,
+            "margin": margin, "why": why, "thin_margin": bool(thin)}
+
+
+def run_detector(mistake: str, detector: Detector | None, ctx: Context) -> dict:
+    """Measure and decide; a measurement that cannot run is "not applicable", one that breaks is "error" (with the
+    exception in `why`): neither stops the other detectors. A mistake without a detector, or a detector without a
+    threshold, is "not calibrated"."""
+    if detector is None:
+        return record(mistake, None, "not calibrated", None, "the catalogue gives this mistake no detector")
+    try:
+        reading = detector.measure(ctx)
+    except NotApplicable as reason:
+        return record(mistake, detector, "not applicable", None, str(reason))
+    except Exception as error:  # the audited model is arbitrary code: report its failure, audit the rest
+        return record(mistake, detector, "error", None, f"{type(error).__name__}: {first_line(error)}")
+    value, why = reading.value, f"{reading.note}; detected when {detector.rule}"
+    if reading.status is not None:
+        return record(mistake, detector, reading.status, value, reading.note)
+    if value is None or not math.isfinite(value):
+        return record(mistake, detector, "error", None, f"{reading.note}: not finite ({value})")
+    if detector.threshold is None:
+        return record(mistake, detector, "not calibrated", float(value), f"{reading.note}; no threshold yet")
+    return record(mistake, detector, "detected" if detector.fires(value) else "clear", float(value), why)
+
+
+def audit(factory: Callable, detectors: dict[str, Detector | None], overrides: dict | None = None, only=None,
+          name: str | None = None) -> list[dict]:
+    """Audit factory(**overrides) with `detectors` (mistake -> its Detector, in the catalogue's order): one record
+    per mistake (only: these mistakes)."""
+    overrides = dict(overrides or {})
+    ctx = Context(factory, overrides, build(factory, overrides, name or getattr(factory, "__name__", "factory")))
+    return [run_detector(mistake, detector, ctx) for mistake, detector in detectors.items()
+            if only is None or mistake in only]

@@ -1,0 +1,43 @@
+"""Mistake 3: the wrong FFN dimension (d_ff = d_model instead of 4·d_model)."""
+import math
+
+from ablations.audit import measurements
+from ablations.audit.detectors import Detector
+from ablations.catalogue.schema import NATS, Axis, Claim, Mistake, Study
+from ablations.science.rules import Effect, Exactly
+
+
+def ffn_params_removed(cfg) -> int:
+    return -cfg.n_layers * (cfg.ffn_mult - 1) * cfg.d_model * (2 * cfg.d_model + 1)  # up+down kernels, up bias
+
+
+def equal_parameter_width(at: dict, d_model: int = 64, multiple: int = 8) -> dict:
+    """The narrow-FFN model's d_model whose blocks hold as many parameters as the correct model's at
+    ffn_mult m: (4 + 2)·d'² = (4 + 2m)·d², rounded to a multiple of 8 (heads and rotary pairs divide it)."""
+    width = d_model * math.sqrt((4 + 2 * at["model.ffn_mult"]) / 6)
+    return {"model.d_model": multiple * round(width / multiple)}
+
+
+MISTAKE = Mistake(
+    "narrow_ffn", 3, "Wrong FFN dimension",
+    claims=(
+        Claim("d_ff = d_model removes n_layers·(ffn_mult−1)·d·(2d+1) parameters",
+              Exactly("n_params", ffn_params_removed, "-n_layers*(ffn_mult-1)*d_model*(2*d_model+1)"), source="lab"),
+        Claim("d_ff = d_model gives a worse model than the standard 4·d_model (final validation loss)",
+              Effect("val_loss", NATS, "nats/token")),
+    ),
+    # exact counts: d_ff/d_model = 4 (correct) or 1 (d_ff = d_model)
+    detector=Detector(measurements.parameters_per_block, 2.0, fires_above=False, calibrated=(4.0, 1.0)),
+    studies=(
+        Study("narrow_ffn_width", "On real text, how much does the FFN width matter at a fixed d_model "
+              "(d_ff = d_model against ffn_mult·d_model)?",
+              (Axis("model.ffn_mult", (1, 2, 4, 8)),), overrides=("data=shakespeare",)),
+        Study("narrow_ffn_equal_params", "On real text, at an equal parameter count, is a narrow FFN with a wider "
+              "d_model worse than 4x (Kaplan et al. 2020: shape matters little at fixed parameters)?",
+              (Axis("model.ffn_mult", (1, 2, 4, 8)),), overrides=("data=shakespeare",), broken=equal_parameter_width),
+        Study("narrow_ffn_steps", "Worse, or only slower? The 2-layer FFN claim with longer training",
+              (Axis("steps", (1500, 3000, 6000)),),
+              exploratory="declared after the suite's run in which a seed of the 2-layer correct model had not formed "
+                          "the copy by step 1,500"),
+    ),
+)

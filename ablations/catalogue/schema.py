@@ -1,0 +1,80 @@
+"""What the catalogue says about a mistake, as data: its claims (each with the rule and practical margin that
+decide it), the settings that make it visible on a 2-core CPU, the variants it trains, its symptom figure, its
+audit detector with the calibrated threshold, and the studies that ask where its claims hold. One file per
+mistake (`ablations/catalogue/mNN_<name>.py`) declares one `Mistake`; everything else collects from there."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from ablations.audit.detectors import Detector
+
+# Settings chosen so that the *correct* variant reliably trains near the entropy floor (never by looking at the
+# broken variant): 8 layers need a lower learning rate than the default.
+DEEP = {"model.n_layers": 8, "train.lr": 3e-3}
+DEPTHS = (2, 4, 8, 16)  # the depth axis of the studies that ask from what depth a mistake matters
+LOGIT_TOL = 1e-3  # float32 reorderings move logits by ~1e-6; a real leak or mismatch moves them by > 1e-2
+# Practical margins, one per unit: an effect smaller than this is not worth a reader's attention.
+NATS = 0.01  # nats/token, for every cross-entropy (final, at a point of training, area, past the training length)
+BITS = 0.01  # bits/byte
+DECADE = 1.0  # log10 units: "vanishing" gradients are at least 10x smaller, relative to the output end
+SHARE = 0.01  # a share of tokens (copy accuracy): one percentage point
+# The audit's consistency detectors (mistakes 5, 8, 11: a difference beyond rounding, / the context effect): correct
+# 0, broken >= 0.645; a tenth of the context's own effect, 6x under the mildest broken model.
+LEAK = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One testable sentence: what it says, who says it ("page": the seed page, "lab": added by the lab),
+    the rule that decides it, and which correct variant it compares the broken one against."""
+    says: str
+    rule: object  # an ablations.science.rules rule: Effect, NoGain, Invariant or Exactly
+    source: str = "page"
+    reference: str = "correct"  # "correct", or the name of one of the mistake's `fixes`
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    key: str  # a dotted config key ("model.n_layers") or a preset group ("data")
+    values: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A grid over one or two config keys (any key of the lab's config, or a preset group such as `data`), on top of
+    the mistake's own settings and the study's fixed overrides; every point is a full paired run with its seeds."""
+    name: str
+    question: str
+    axes: tuple[Axis, ...]  # one or two; the first is the x axis of the figure, the second draws one line per value
+    overrides: tuple[str, ...] = ()  # Hydra overrides for every point ("data=shakespeare", "train.lr=3e-3")
+    broken: Callable[[dict], dict] | None = None  # point (axis key -> value) -> the broken variant's own settings
+    exploratory: str = ""  # why this study is exploratory only (e.g. declared after a result it asks about was seen)
+    mistake: str = ""  # filled in by the catalogue: the mistake whose file declares the study
+
+
+@dataclasses.dataclass(frozen=True)
+class Mistake:
+    name: str  # the `mistake=` value and the model.Mistakes switch
+    number: int  # the seed page's mistake number
+    title: str
+    claims: tuple[Claim, ...]
+    probes: tuple[str, ...] = ()  # symptom probes beyond the standard measurements (ablations.science.probes)
+    settings: dict = dataclasses.field(default_factory=dict)  # dotted config keys -> value, for every variant
+    fixes: dict = dataclasses.field(default_factory=dict)  # more correct variants: name -> dotted settings
+    symptom_plot: str = "val_loss"  # the measurement the symptom figure shows
+    refuses: dict = dataclasses.field(default_factory=dict)  # dotted key -> (value this mistake cannot run with, why)
+    broken: dict = dataclasses.field(default_factory=dict)  # dotted settings of the broken variant alone (may
+    # interpolate the run's config, OmegaConf's way: "${data.tiny_vocab_size}")
+    detector: Detector | None = None  # the audit's detector (None: `python -m ablations.check` says "not calibrated")
+    studies: tuple[Study, ...] = ()
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return ("correct", *self.fixes, "broken")
+
+    @property
+    def claim(self) -> str:
+        """The page's claims in one sentence (the lab's own when the page names no symptom)."""
+        page = [c.says for c in self.claims if c.source == "page"]
+        return "; ".join(page) if page else "the page names no symptom; lab: " + "; ".join(c.says for c in self.claims)
