@@ -1,6 +1,5 @@
 import contextlib
 import importlib
-import inspect
 import io
 import logging
 import os
@@ -67,25 +66,10 @@ def run_cli_here(*args, module="ablations.run"):
 
 @pytest.fixture(scope="session")
 def tiny_suite(tmp_path_factory):
-    """The whole suite (all 11 mistakes) end to end on the tiny configuration, once per session."""
+    """The whole suite (every mistake of the catalogue) end to end on the tiny configuration, once per session."""
     results = tmp_path_factory.mktemp("suite")
     run_lab("mistake=all", *TINY, f"results_dir={results}", "wandb.mode=disabled")
     return results
-
-
-SLOW_FIXTURES = {"tiny_suite", "tiny_study", "reference"}  # each trains a whole suite, study or run in a subprocess
-
-
-SUBPROCESS_CALLS = ("run_lab(", "run_check(", "subprocess.")  # a fresh interpreter imports JAX: seconds each
-
-
-def pytest_collection_modifyitems(items):
-    """`pytest -m "not slow"` is the fast subset, in-process only: no test that trains a suite, study or run,
-    and none that starts the command line in a subprocess (CI runs them all)."""
-    for item in items:
-        source = inspect.getsource(item.function) if hasattr(item, "function") else ""
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(call in source for call in SUBPROCESS_CALLS):
-            item.add_marker(pytest.mark.slow)
 
 
 def fake_devices(platform: str, version: str, capability: str = "9.0", kind: str = "NVIDIA H100 80GB HBM3"):

@@ -76,6 +76,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(case, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing compiled
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["unknown key", "a program larger than the machine"])
 def test_in_a_real_process_bad_input_is_still_one_line(case, tmp_path):
     """The cases above run in this process; two of them (Hydra's own check, and one past JAX's import) as a

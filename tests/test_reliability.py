@@ -31,11 +31,13 @@ def reference(tmp_path_factory):
     return results
 
 
+@pytest.mark.slow
 def test_same_command_twice_is_bit_identical(reference):
     run_lab("mistake=padding_mask", *LONGER, f"results_dir={reference}", "run_name=again")
     assert comparable(reference / "padding_mask" / "again") == comparable(reference / "padding_mask" / "reference")
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference):
     args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
             "run_name=killed"]
@@ -66,6 +68,7 @@ def terminate_after_two_rows(args: list[str], metrics) -> str:
     return stderr
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_says_how_to_resume_and_resumes(reference):
     args = [sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER, f"results_dir={reference}",
             "run_name=terminated"]
@@ -93,6 +96,7 @@ def test_a_stopped_and_resumed_offline_run_is_one_wandb_run_per_variant_and_seed
                                                                  if row["seed"] == seeds - 1]
 
 
+@pytest.mark.slow
 def test_corrupt_newest_checkpoint_falls_back_with_a_warning(reference):
     run = shutil.copytree(reference / "padding_mask" / "reference", reference / "padding_mask" / "corrupt")
     for name in ("verdict.json", "measurements.json"):
@@ -107,6 +111,7 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(reference):
     assert comparable(run) == comparable(reference / "padding_mask" / "reference")
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_config_is_refused_naming_the_keys(reference):
     result = run_lab("mistake=padding_mask", *LONGER, "train.lr=0.02", "seeds=3", f"results_dir={reference}",
                      "run_name=reference", check=False)
@@ -115,6 +120,7 @@ def test_resume_with_a_changed_config_is_refused_naming_the_keys(reference):
     assert "seeds" in line and "train.lr" in line and "run_name=<new>" in line
 
 
+@pytest.mark.slow
 def test_a_run_directory_in_use_is_refused(reference, tmp_path):
     run_lab("mistake=untied_embeddings", *LONGER[:-1], "steps=4", "wandb.mode=disabled", "train.ckpt_every=2",
             f"results_dir={tmp_path}", "run_name=busy")

@@ -15,6 +15,7 @@ def run_dir_of(results, name):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", MISTAKES, ids=lambda s: s.name)
 def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_suite, spec):
     run = run_dir_of(tiny_suite, spec.name)
@@ -44,13 +45,15 @@ def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_sui
 
 @pytest.mark.parametrize("spec", [s for s in MISTAKES if any(isinstance(c.rule, Invariant) for c in s.claims)],
                          ids=lambda s: s.name)
+@pytest.mark.slow
 def test_exact_invariants_hold_even_at_tiny_scale(tiny_suite, spec):
     verdict = json.loads((run_dir_of(tiny_suite, spec.name) / "verdict.json").read_text())
     invariants = [c for c, claim in zip(verdict["claims"], spec.claims) if isinstance(claim.rule, Invariant)]
     assert invariants and all(c["outcome"] == "holds" for c in invariants), invariants
 
 
-def test_suite_report_lists_all_eleven_with_figures(tiny_suite):
+@pytest.mark.slow
+def test_suite_report_lists_every_mistake_with_figures(tiny_suite):
     report = (tiny_suite / "REPORT.md").read_text()
     for spec in MISTAKES:
         assert all(f"| {spec.number} | {spec.name} | {claim.says} |" in report for claim in spec.claims)
@@ -58,6 +61,7 @@ def test_suite_report_lists_all_eleven_with_figures(tiny_suite):
     assert (tiny_suite / "figures" / "claims.png").stat().st_size > 5000  # every claim of the suite in one figure
 
 
+@pytest.mark.slow
 def test_figures_regenerate_from_saved_metrics_without_training(tiny_suite, tmp_path):
     run = shutil.copytree(run_dir_of(tiny_suite, "no_residual"), tmp_path / "copy")
     shutil.rmtree(run / "figures")
@@ -75,6 +79,7 @@ def test_on_real_text_a_claim_that_needs_the_copy_task_is_not_measured_and_the_r
     assert (run / "figures" / "symptom.png").exists() and (run / "timing.json").exists()
 
 
+@pytest.mark.slow
 def test_rerun_of_a_complete_run_never_overwrites(tiny_suite):
     run = run_dir_of(tiny_suite, "narrow_ffn")
     before = (run / "verdict.json").read_text(), (run / "correct" / "metrics.jsonl").read_text()
@@ -83,6 +88,7 @@ def test_rerun_of_a_complete_run_never_overwrites(tiny_suite):
     assert before == ((run / "verdict.json").read_text(), (run / "correct" / "metrics.jsonl").read_text())
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint_with_identical_metrics(tiny_suite, tmp_path):
     """Cut a finished run back to its step-2 checkpoint, rerun the same command: same final metrics."""
     reference = run_dir_of(tiny_suite, "padding_mask")
@@ -121,6 +127,7 @@ def test_divergence_is_a_finding_not_a_crash(tmp_path):
     assert all(np.isfinite(m["val_loss"]) for v in ("correct", "broken") for m in measured[v])  # last finite state
 
 
+@pytest.mark.slow
 def test_wandb_report_is_built_offline_and_says_how_to_publish(tiny_suite):
     out = run_lab("--results", str(tiny_suite), "--wandb", module="ablations.report").stdout
     assert "REPORT.md" in out and "wandb sync" in out and "python -m ablations.report --wandb" in out

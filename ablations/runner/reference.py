@@ -8,7 +8,7 @@ from ablations.runner import layout
 from ablations.runner.config import dotted_keys
 from ablations.runner.identity import identity
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed reference results (README)
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results"  # the committed reference results (results/README.md)
 
 
 def reference_run(run_dir: Path, resolved: dict) -> tuple[Path, list[str]] | None:

@@ -21,13 +21,15 @@ from ablations.runner.identity import run_directory, same_training
 from ablations.runner.pair import check_data
 from ablations.runner.tracking import usable_mode
 
+
 def listing(studies) -> str:
     """One entry per study (a catalogue Study): its mistake, its grid and its question."""
     lines = []
     for study in studies:
         grid = " × ".join(f"{axis.key} ({', '.join(map(str, axis.values))})" for axis in study.axes)
         extra = f"; with {' '.join(study.overrides)}" if study.overrides else ""
-        lines.append(f"{study.name}: mistake={study.mistake}, {grid}{extra}\n    {study.question}")
+        note = f"\n    exploratory: {study.exploratory}" if study.exploratory else ""
+        lines.append(f"{study.name}: mistake={study.mistake}, {grid}{extra}\n    {study.question}{note}")
     return "\n".join(lines)
 
 
@@ -66,9 +68,9 @@ def split_arguments(study, argv: list[str]) -> tuple[tuple, list[str]]:
     return tuple(axes.values()), rest
 
 
-def point_configs(spec, study, axes: tuple, extra: list[str]) -> list[tuple[dict, dict]]:
-    """(axis values, resolved config) per point, each composed by Hydra: the mistake's catalogue settings (`spec`),
-    then the study's overrides, then the axis values, then what the user typed (later wins)."""
+def composed_points(study, axes: tuple, extra: list[str]) -> list[tuple[dict, dict]]:
+    """(axis values, resolved config) per point, each composed by Hydra: the mistake's catalogue settings, then the
+    study's overrides, then the axis values, then what the user typed (later wins). Nothing is checked yet."""
     points = []
     for values in itertools.product(*(axis.values for axis in axes)):
         at = dict(zip((axis.key for axis in axes), values))
@@ -77,9 +79,16 @@ def point_configs(spec, study, axes: tuple, extra: list[str]) -> list[tuple[dict
         if study.broken:
             resolved["variants"] = {"broken": study.broken(at)}
         resolved["results_dir"] = str(Path(resolved["results_dir"]) / "studies" / study.name)
+        points.append((at, resolved))
+    return points
+
+
+def point_configs(spec, study, axes: tuple, extra: list[str]) -> list[tuple[dict, dict]]:
+    """composed_points, every point's config and data checked (`spec`: the study's catalogue entry)."""
+    points = composed_points(study, axes, extra)
+    for _, resolved in points:
         validate(spec, resolved)
         check_data(spec, resolved)
-        points.append((at, resolved))
     return points
 
 

@@ -1,0 +1,48 @@
+"""Every committed run is still the run its command names: composing the suite, the Shakespeare suite and every
+study point today gives the directory the committed results sit in (or, for the suite's older runs, the committed
+reference a rerun is compared with). A change to the config's schema, presets or catalogue that moved a hash would
+orphan committed results; this fails first."""
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from ablations import catalogue
+from ablations.runner.config import composed, resolve
+from ablations.runner.identity import run_directory
+from ablations.runner.reference import reference_run
+from ablations.runner.study_points import composed_points
+
+RESULTS = ROOT / "results"
+
+
+def committed(path: Path) -> bool:
+    return (ROOT / path / "verdict.json").is_file()
+
+
+def needs_committed(directory: Path) -> None:
+    """A mistake or study added after the committed results has none yet: nothing to keep."""
+    if not directory.is_dir():
+        pytest.skip(f"nothing committed under {directory.relative_to(ROOT)}")
+
+
+@pytest.mark.parametrize("spec", catalogue.MISTAKES, ids=lambda spec: spec.name)
+def test_the_shakespeare_suite_composes_to_its_committed_run_directories(spec):
+    needs_committed(RESULTS / "shakespeare" / spec.name)
+    resolved = resolve(composed([f"mistake={spec.name}", "data=shakespeare", "results_dir=results/shakespeare"]))
+    assert committed(run_directory(resolved)), run_directory(resolved)
+
+
+@pytest.mark.parametrize("spec", catalogue.MISTAKES, ids=lambda spec: spec.name)
+def test_a_rerun_of_the_suite_finds_its_committed_reference(spec):
+    needs_committed(RESULTS / spec.name)
+    resolved = resolve(composed([f"mistake={spec.name}"]))
+    found = reference_run(ROOT / run_directory(resolved), resolved)
+    assert found is not None and found[0].is_relative_to(RESULTS), found  # the suite's own, or a study point's
+
+
+@pytest.mark.parametrize("study", catalogue.STUDIES, ids=lambda study: study.name)
+def test_every_study_point_composes_to_its_committed_run_directory(study):
+    needs_committed(RESULTS / "studies" / study.name)
+    for at, resolved in composed_points(study, study.axes, ["results_dir=results"]):
+        assert committed(run_directory(resolved)), (at, run_directory(resolved))
