@@ -25,6 +25,7 @@ def tiny():
     return benchmark.compile_bench(TINY_BENCH)
 
 
+@pytest.mark.slow  # compiles and times a training chunk
 def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_path, monkeypatch, tiny):
     """A stand-in baseline (a script in place of a torch Python) that logs when it runs: rounds alternate."""
     log = tmp_path / "calls.log"
@@ -46,6 +47,7 @@ def test_the_lab_and_the_baseline_are_timed_in_turns_and_medians_compared(tmp_pa
     assert row["lab_speedup"] == 20.0 / row["lab_median_ms"]
 
 
+@pytest.mark.slow  # compiles and times a training chunk
 def test_a_baseline_that_cannot_run_ends_the_comparison_not_measured(capsys, tiny):
     assert benchmark.compare_with_torch(tiny, "/nonexistent/bin/python", rounds=2, dispatches=1) is None
     assert "not measured" in capsys.readouterr().out
@@ -82,6 +84,7 @@ def test_gpt2_small_times_the_fused_kernel_cudnn_on_a_gpu_and_each_preset_has_it
         assert other.model == GPTConfig(**{**vars(bench.model), "attention": other.model.attention})
 
 
+@pytest.mark.slow  # compiles and times a training chunk
 def test_a_program_larger_than_the_machine_is_compiled_not_timed_in_one_line(monkeypatch, capsys, tiny):
     monkeypatch.setattr(benchmark, "machine_memory", lambda: 1024)  # bytes
     row = benchmark.run_bench(tiny, 1e9, dispatches=1)

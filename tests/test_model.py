@@ -253,7 +253,8 @@ def test_switch_changes_logits_for_same_init(mistake):
 
 
 def block_outputs(cfg, params, tokens):
-    _, state = GPT(cfg).apply(params, jnp.asarray(tokens), capture_intermediates=True)
+    apply = jax.jit(functools.partial(GPT(cfg).apply, capture_intermediates=True))
+    _, state = apply(params, jnp.asarray(tokens))
     inter = state["intermediates"]
     return [np.asarray(inter[f"block_{i}"]["__call__"][0][0]) for i in range(cfg.n_layers)]
 
@@ -391,6 +392,7 @@ def test_fused_attention_matches_the_labs_einsums_padding_and_fully_masked_rows_
     assert np.all(np.asarray(fused)[~np.asarray(allowed).any(-1)] == 0) and np.abs(np.asarray(fused)).max() > 0.1
 
 
+@pytest.mark.slow  # compiles the whole model twice more, and both decoders
 @pytest.mark.parametrize("mistake", [None, "stale_kv_cache"])  # with and without padding; decode over S slots, or 1
 def test_fused_attention_model_matches_einsum_model_forward_and_cached_decode(mistake):
     einsum_cfg = cfg_with(*([mistake] if mistake else []))

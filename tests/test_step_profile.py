@@ -32,7 +32,8 @@ def test_the_fused_attention_calls_matmuls_and_kernel_are_named_too():
         "matmul: qkv projection", "forward")
 
 
-@pytest.mark.parametrize("attention", ["einsum", pytest.param("fused", marks=pytest.mark.slow)])
+@pytest.mark.slow  # profiles a compiled training chunk
+@pytest.mark.parametrize("attention", ["einsum", "fused"])
 def test_a_profiled_step_is_accounted_for_part_by_part_with_matmul_floors(attention):
     model = GPTConfig(vocab_size=32, d_model=16, n_heads=2, n_layers=2, max_len=16, attention=attention)
     bench = Bench("tiny", model, TrainSettings(steps=10, batch_size=4, seq_len=16, log_every=2, warmup=1))

@@ -1,4 +1,4 @@
-"""Factories that turn a model into an `ablations.audit.AuditModel`: the lab's GPT (every mistake can be
+"""Factories that turn a model into an `ablations.audit.interface.AuditModel`: the lab's GPT (every mistake can be
 switched on), any Flax linen module with `__call__(tokens, mask)`, and Hugging Face's Flax GPT-2 (optional
 extra `hf`). A factory takes keyword overrides (n_layers, vocab_size, d_model, seed, ...) and returns an
 AuditModel; `python -m ablations.check module.path:factory key=value ...` calls it."""

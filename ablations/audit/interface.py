@@ -82,5 +82,6 @@ def build(factory: Callable, overrides: dict, name: str) -> AuditModel:
     except Exception as error:
         raise FactoryError(f"factory {name} failed with {overrides}: {type(error).__name__}: {first_line(error)}")
     if not isinstance(model, AuditModel):
-        raise FactoryError(f"factory {name} returned {type(model).__name__}, expected an ablations.audit.AuditModel")
+        raise FactoryError(f"factory {name} returned {type(model).__name__}, expected an "
+                           "ablations.audit.interface.AuditModel")
     return model
