@@ -27,6 +27,8 @@ def table(results: list[dict], rules: dict[str, str]) -> str:
 def summary(results: list[dict]) -> str:
     found = [r["mistake"] for r in results if r["status"] == "detected"]
     counts = {s: sum(r["status"] == s for r in results) for s in ("clear", "not applicable", "error")}
+    uncalibrated = sum(r["status"] == "not calibrated" for r in results)
+    counts.update({"not calibrated": uncalibrated} if uncalibrated else {})  # only once a mistake has no threshold
     return (f"{len(found)} of {len(results)} detected{': ' + ', '.join(found) if found else ''}; "
             + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
