@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ablations import catalogue, cli
 from ablations.reporting.figures import write_figures
+from ablations.errors import UsageError
 from ablations.runner import layout
 
 
@@ -14,6 +15,10 @@ def figures(argv: list[str]) -> int:
     parser = cli.Parser("python -m ablations.figures", __doc__)
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="run_dir", help="a finished run's directory")
     args = parser.parse_args(argv)
+    for directory in args.run_dirs:  # every one checked before any figure is drawn
+        if not layout.is_complete(directory):
+            raise UsageError(f"{directory} is not a finished run directory (no {layout.VERDICT}); give "
+                             "<results_dir>/<mistake>/<run>/")
     for directory in args.run_dirs:
         spec = catalogue.lookup(layout.read(directory, layout.CONFIG)["mistake"])
         for path in write_figures(spec, directory):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ablations import catalogue, cli
 from ablations.reporting import markdown
+from ablations.errors import UsageError
 from ablations.runner import layout
 
 
@@ -17,6 +18,8 @@ def report(argv: list[str]) -> int:
     parser.add_argument("--project", default="transformer-mistakes-lab")
     parser.add_argument("--entity", default=None)
     args = parser.parse_args(argv)
+    if not args.results.is_dir():
+        raise UsageError(f"--results {args.results} is not a directory of results (e.g. results, or your runs/)")
     print(markdown.write_markdown(args.results, catalogue.MISTAKES, catalogue.STUDIES))
     if args.wandb:
         from ablations.reporting import wandb_report  # wandb_workspaces: imported only when asked for
