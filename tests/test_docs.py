@@ -35,7 +35,9 @@ def test_python_api_example_runs(capsys):
 def test_catalogue_example_runs(capsys):
     run_example(ROOT / "docs" / "python-api.md", "from ablations import catalogue\n")
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 11 + 1 and printed[0].startswith("1 post_norm ('correct', 'broken')")
+    from ablations import catalogue
+
+    assert len(printed) == len(catalogue.MISTAKES) + 1 and printed[0].startswith("1 post_norm ('correct', 'broken')")
 
 
 @pytest.mark.slow  # audits a model: tens of seconds

@@ -67,12 +67,13 @@ def run_detector(mistake: str, detector: Detector | None, ctx: Context) -> dict:
     except Exception as error:  # the audited model is arbitrary code: report its failure, audit the rest
         return record(mistake, detector, "error", None, f"{type(error).__name__}: {first_line(error)}")
     value, why = reading.value, f"{reading.note}; detected when {detector.rule}"
+    if detector.threshold is None:
+        shown = value if value is not None and math.isfinite(value) else None
+        return record(mistake, detector, "not calibrated", shown, f"{reading.note}; no threshold yet")
     if reading.status is not None:
         return record(mistake, detector, reading.status, value, reading.note)
     if value is None or not math.isfinite(value):
         return record(mistake, detector, "error", None, f"{reading.note}: not finite ({value})")
-    if detector.threshold is None:
-        return record(mistake, detector, "not calibrated", float(value), f"{reading.note}; no threshold yet")
     return record(mistake, detector, "detected" if detector.fires(value) else "clear", float(value), why)
 
 

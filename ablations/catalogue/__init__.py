@@ -25,6 +25,11 @@ def _collect() -> tuple[Mistake, ...]:
         if spec.name not in switches:
             raise ValueError(f"catalogue entry {spec.name!r} names no switch of model.Mistakes "
                              f"(model/mistakes.py); switches: {', '.join(switches)}")
+    for what, values in (("name", [s.name for s in found]), ("number", [s.number for s in found]),
+                         ("study", [t.name for s in found for t in s.studies])):
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"the catalogue declares the {what} {', '.join(twice)} more than once")
     return tuple(sorted(found, key=lambda spec: spec.number))
 
 

@@ -26,6 +26,7 @@ from data.tokenizers import TOKENIZER_KINDS
 from model import GPTConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+NULLABLE = ("data.tiny_vocab_size",)  # keys with a default that also take null (every character of the text)
 _MISTAKES: list[str] = []  # the `mistake` group's options, in the catalogue's order (filled by `register`)
 
 
@@ -66,6 +67,7 @@ def groups() -> dict[str, tuple[str, ...]]:
 
 def composed(overrides: list[str]) -> DictConfig:
     """The config Hydra composes for these overrides (outside a Hydra app: studies, checks, tests)."""
+    groups()  # refuses to compose before `register`
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=overrides)
 
@@ -88,11 +90,13 @@ def check_overrides(argv: list[str]) -> None:
     (`mistake=a,b`) without `-m`."""
     base = dotted_keys(defaults())
     multirun = any(a in ("-m", "--multirun") for a in argv)
-    texts = [a for a in argv if "=" in a and not a.startswith("-")]
+    texts = [a for a in argv if ("=" in a or a.startswith("~")) and not a.startswith("-")]
     for text, override in zip(texts, OverridesParser.create().parse_overrides(texts)):
         key = override.key_or_group
         if key.startswith("hydra") or key == "defaults":
             continue
+        if override.is_delete():
+            raise UsageError(f"{text}: the lab's config keys cannot be deleted; give {key}=<value> instead")
         if override.is_sweep_override() and not multirun:
             raise UsageError(f"{text} names several values: add -m (Hydra multirun) to run each, "
                              f"e.g. python -m ablations.run -m {text}")
@@ -119,6 +123,8 @@ def check_value(key: str, value, default) -> None:
     if choices:
         check_choices(key, value, choices)
     expected = type(default)
+    if value is None and default is not None and key not in NULLABLE:
+        raise UsageError(f"{key}=null: {key} takes a {expected.__name__} (like the default {default!r})")
     if default is None or value is None or isinstance(value, expected) or (expected is float and type(value) is int):
         return
     raise UsageError(f"{key}={value!r} must be of type {expected.__name__} (like the default {default!r})")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any
+from typing import Any, Optional
 
 from ablations.runner.training import TrainSettings
 from data.synthetic import SyntheticSpec
@@ -38,7 +38,7 @@ class DataSection:
     tfds_download: bool = True  # false: use only a prepared local copy (TFDS retries a missing network for minutes)
     tokenizer: str = "char"  # char | bpe
     vocab_size: Any = None  # null: every character of the text (char); bpe needs a number
-    tiny_vocab_size: int = 16  # mistake 10's vocabulary (ablations/catalogue/m10_tiny_vocab.py)
+    tiny_vocab_size: Optional[int] = 16  # mistake 10's vocabulary (null: every character; catalogue/m10_tiny_vocab.py)
     n_blocks: int = 20000  # synthetic: blocks of (span fresh symbols | copy)
     val_fraction: float = 0.1
     alphabet_size: int = SyntheticSpec.alphabet_size
