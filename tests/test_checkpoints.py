@@ -1,4 +1,4 @@
-"""The run's checkpoints (ablations.checkpoints), in-process."""
+"""The run's checkpoints (ablations.runner.checkpoints), in-process."""
 import jax
 import jax.numpy as jnp
 import numpy as np

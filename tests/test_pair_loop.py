@@ -1,4 +1,4 @@
-"""The pair's training loop (ablations.pair_loop) around the run's checkpoints, with stand-in variants."""
+"""The pair's training loop (ablations.runner.loop) around the run's checkpoints, with stand-in variants."""
 import threading
 import types
 

@@ -1,4 +1,4 @@
-"""The account of a training step (ablations.step_profile): every op of a profiled chunk named by its part."""
+"""The account of a training step (ablations.perf.step_profile): every op of a profiled chunk named by its part."""
 import pytest
 
 from ablations.perf import step_profile

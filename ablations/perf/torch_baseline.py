@@ -1,6 +1,6 @@
 """The PyTorch eager baseline of the benchmark's nanogpt-cpu row, timed on this machine.
 
-`pip install torch` (CPU build), then `python -m ablations.torch_reference` (this module): a nanoGPT-style model
+`pip install torch` (CPU build), then `python -m ablations.torch_reference` (its entry point): a nanoGPT-style model
 (pre-norm blocks, GELU MLP of 4·d, tied embeddings, learned positions, fused causal attention),
 4 layers, 4 heads, d_model 128, context 64, batch 12, 65 characters, AdamW, eager mode, on every
 core. Prints the median step time over timed steps and writes it as JSON for the benchmark to read.
