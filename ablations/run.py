@@ -17,8 +17,7 @@ from omegaconf import DictConfig
 
 from ablations import catalogue
 from ablations.errors import UsageError
-from ablations.reporting import markdown
-from ablations.reporting.figures import write_figures
+from ablations.reporting import write_figures
 from ablations.runner import hosts
 from ablations.runner.config import check_overrides, groups, register, resolve, validate
 from ablations.runner.execution import quiet_library_noise, run_guarded
@@ -45,8 +44,9 @@ def run(cfg: DictConfig) -> None:
             hosts.initialize(cfg.distributed)
         resolved = resolved_runs(cfg)
         for r in resolved:
-            validate(catalogue.lookup(r["mistake"]), r)
-            check_data(catalogue.lookup(r["mistake"]), r)
+            spec = catalogue.lookup(r["mistake"])
+            validate(spec, r)
+            check_data(spec, r)
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
         sys.exit(f"error: {error}")
     if cfg.dry_run:
@@ -60,6 +60,8 @@ def run(cfg: DictConfig) -> None:
     failed = [r["mistake"] for r in resolved
               if not run_guarded(catalogue.lookup(r["mistake"]), r, len(resolved) > 1, write_figures)]
     if cfg.mistake == "all" and hosts.writes():
+        from ablations.reporting import markdown  # matplotlib, for the claims figure: only once there is a report
+
         print(f"report: {markdown.write_markdown(Path(cfg.results_dir), catalogue.MISTAKES, catalogue.STUDIES)}")
     if failed:
         sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")

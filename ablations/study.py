@@ -13,7 +13,7 @@ from hydra.errors import HydraException
 
 from ablations import catalogue, cli
 from ablations.errors import UsageError
-from ablations.reporting.figures import write_figures, write_study_figure
+from ablations.reporting import write_figures, write_study_figure
 from ablations.runner import config, study_points
 
 

@@ -1,0 +1,16 @@
+"""Figures, REPORT.md and the W&B report, drawn from saved results. The figure writers here import matplotlib
+when first called, so a command that may draw (run, study) pays for it only once it does."""
+
+
+def write_figures(spec, run_dir):
+    """Every figure of one run of `spec` (ablations.reporting.figures.write_figures)."""
+    from ablations.reporting import figures
+
+    return figures.write_figures(spec, run_dir)
+
+
+def write_study_figure(directory):
+    """A study's figure from its study.json (ablations.reporting.figures.write_study_figure)."""
+    from ablations.reporting import figures
+
+    return figures.write_study_figure(directory)
