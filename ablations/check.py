@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ablations import catalogue, cli
+from ablations.audit.detectors import rule_of
 from ablations.audit.interface import FactoryError, accepts
 from ablations.audit.printout import as_json, summary, table
 from ablations.errors import UsageError
@@ -115,7 +116,7 @@ def check(argv: list[str]) -> int:
         write_json(args.json, as_json(path, overrides, results))
     settings = " ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in overrides.items())
     print(f"audit of {path} {settings}".rstrip() + " at random initialisation\n")
-    rules = {name: detector.rule if detector else "not calibrated" for name, detector in catalogue.DETECTORS.items()}
+    rules = {name: rule_of(detector) for name, detector in catalogue.DETECTORS.items()}
     print(table(results, rules) + "\n\n" + summary(results))
     return EXIT_FOUND if any(r["status"] in ("detected", "error") for r in results) else EXIT_CLEAR
 

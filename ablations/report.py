@@ -9,14 +9,15 @@ from ablations import catalogue, cli
 from ablations.reporting import markdown
 from ablations.errors import UsageError
 from ablations.runner import layout
+from ablations.runner.schema import WandbSection
 
 
 def report(argv: list[str]) -> int:
     parser = cli.Parser("python -m ablations.report", __doc__)
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--wandb", action="store_true", help="also build (and, when logged in, save) a W&B Report")
-    parser.add_argument("--project", default="transformer-mistakes-lab")
-    parser.add_argument("--entity", default=None)
+    parser.add_argument("--project", default=WandbSection.project)
+    parser.add_argument("--entity", default=WandbSection.entity)
     args = parser.parse_args(argv)
     if not args.results.is_dir():
         raise UsageError(f"--results {args.results} is not a directory of results (e.g. results, or your runs/)")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ablations import catalogue
-from ablations.runner import config
+from ablations.runner import config as lab_config
 
-config.register(catalogue.MISTAKES)  # what every command does first: the tests compose configs in-process too
+lab_config.register(catalogue.MISTAKES)  # what every command does first: the tests compose configs in-process too
 
 # The fast subset compiles as the audit does (ablations.audit.numerics.FAST_COMPILE): XLA's backend optimisations
 # off, ~3x faster compiles on a CPU, results equal up to float32 rounding. The full suite, and every command a
@@ -22,7 +22,7 @@ FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expe
 USER_XLA_FLAGS = os.environ.get("XLA_FLAGS")
 
 
-def pytest_configure(config):  # noqa: F811 (pytest's name for its argument)
+def pytest_configure(config):
     """Before any test initialises JAX's backend (which reads XLA_FLAGS once)."""
     if "not slow" in config.getoption("markexpr"):
         os.environ["XLA_FLAGS"] = f"{USER_XLA_FLAGS or ''} {FAST_COMPILE_FLAGS}".strip()

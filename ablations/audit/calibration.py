@@ -13,7 +13,7 @@ import math
 from tqdm import tqdm
 
 from ablations.audit.adapters import lab_gpt
-from ablations.audit.detectors import Detector, audit
+from ablations.audit.detectors import Detector, audit, rule_of
 from ablations.audit.interface import STATUSES
 
 SEEDS, SIZES, DTYPES = (0, 1, 2), (16, 32), ("float32", "bfloat16")
@@ -75,9 +75,9 @@ def table(rows: list[dict], detectors: dict[str, Detector | None]) -> str:
         correct = [r for r in mine if r["model"].startswith("correct")]
         broken = [r for r in mine if r["model"] == mistake]
         others = [r for r in mine if r not in correct and r not in broken]
-        rule = detector.rule if detector is not None else "not calibrated"
         lines.append(f"| {number} | {mistake} | {span(r['value'] for r in correct)} "
-                     f"| {span(r['value'] for r in broken)} | {rule} | {margin(detector, correct, broken)} "
+                     f"| {span(r['value'] for r in broken)} | {rule_of(detector)} "
+                     f"| {margin(detector, correct, broken)} "
                      f"| {statuses(correct)} / {statuses(broken)} | {span(r['value'] for r in others)} |")
     cross = sorted({(r["model"], r["mistake"]) for r in rows
                     if r["status"] == "detected" and r["model"] != r["mistake"]})

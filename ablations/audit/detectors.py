@@ -44,6 +44,11 @@ class Detector:
         return near and min(self.calibrated) < value < max(self.calibrated)
 
 
+def rule_of(detector: Detector | None) -> str:
+    """A mistake's rule as the audit prints it: its detector's, or "not calibrated" where it has none."""
+    return detector.rule if detector is not None else "not calibrated"
+
+
 def record(mistake: str, detector: Detector | None, status: str, value: float | None, why: str) -> dict:
     """The one record every detector returns. margin = value / threshold; thin_margin: Detector.thin."""
     value = value if value is not None and math.isfinite(value) else None  # JSON has no NaN

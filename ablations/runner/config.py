@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from ablations.errors import UsageError
-from ablations.runner.schema import LabConfig
+from ablations.runner.schema import LabConfig, nullable_keys
 from ablations.runner.tracking import wandb_mode
 from ablations.runner.training import TrainSettings
 from data.sources import SOURCES
@@ -26,7 +26,6 @@ from data.tokenizers import TOKENIZER_KINDS
 from model import GPTConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-NULLABLE = ("data.tiny_vocab_size",)  # keys with a default that also take null (every character of the text)
 _MISTAKES: list[str] = []  # the `mistake` group's options, in the catalogue's order (filled by `register`)
 
 
@@ -88,7 +87,7 @@ def dotted_keys(node, prefix="") -> dict:
 def check_overrides(argv: list[str]) -> None:
     """Unknown keys, group options and wrongly typed values fail here in one line; so does a sweep
     (`mistake=a,b`) without `-m`."""
-    base = dotted_keys(defaults())
+    base, options = dotted_keys(defaults()), groups()
     multirun = any(a in ("-m", "--multirun") for a in argv)
     texts = [a for a in argv if ("=" in a or a.startswith("~")) and not a.startswith("-")]
     for text, override in zip(texts, OverridesParser.create().parse_overrides(texts)):
@@ -100,8 +99,8 @@ def check_overrides(argv: list[str]) -> None:
         if override.is_sweep_override() and not multirun:
             raise UsageError(f"{text} names several values: add -m (Hydra multirun) to run each, "
                              f"e.g. python -m ablations.run -m {text}")
-        if key in groups():
-            check_choices(key, override.value(), groups()[key])
+        if key in options:
+            check_choices(key, override.value(), options[key])
             continue
         if key not in base:
             near = difflib.get_close_matches(key, base, n=3)
@@ -123,7 +122,7 @@ def check_value(key: str, value, default) -> None:
     if choices:
         check_choices(key, value, choices)
     expected = type(default)
-    if value is None and default is not None and key not in NULLABLE:
+    if value is None and default is not None and key not in nullable_keys():
         raise UsageError(f"{key}=null: {key} takes a {expected.__name__} (like the default {default!r})")
     if default is None or value is None or isinstance(value, expected) or (expected is float and type(value) is int):
         return

@@ -6,10 +6,12 @@ no default is written twice. A key whose default is null (Any) is checked where 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any, Optional
 
 from ablations.runner.training import TrainSettings
+from ablations.science.probes import ProbeInputs
 from data.synthetic import SyntheticSpec
 from model import GPTConfig
 
@@ -49,7 +51,7 @@ class DataSection:
 @dataclasses.dataclass
 class ProbeSection:  # settings of the symptom probes measured on trained pairs (ablations.science.probes)
     length_factor: float = 2.0  # position_overflow: evaluate on windows this many times the training length
-    padding_share: float = 0.5  # padding_mask: the left padding of the probe's rows cycles over [0, this share)
+    padding_share: float = ProbeInputs.padding_share  # padding_mask: its rows' left padding cycles over [0, this share)
 
 
 @dataclasses.dataclass
@@ -66,6 +68,19 @@ class DistributedSection:  # multi-host (ablations/runner/hosts.py): every proce
     num_processes: Any = None
     process_id: Any = None
     timeout_s: int = 300  # how long a process waits for the coordinator and for every process to join
+
+
+@functools.cache
+def nullable_keys(cls=None, prefix: str = "") -> frozenset[str]:
+    """The dotted keys whose schema type takes null (Any or Optional): the keys a user may set to null."""
+    cls = cls or LabConfig
+    out = set()
+    for name, kind in typing.get_type_hints(cls).items():
+        if dataclasses.is_dataclass(kind):
+            out |= nullable_keys(kind, f"{prefix}{name}.")
+        elif kind is Any or type(None) in typing.get_args(kind):
+            out.add(f"{prefix}{name}")
+    return frozenset(out)
 
 
 @dataclasses.dataclass
