@@ -123,7 +123,7 @@ def check_value(key: str, value, default) -> None:
         check_choices(key, value, choices)
     expected = type(default)
     if value is None and default is not None and key not in nullable_keys():
-        raise UsageError(f"{key}=null: {key} takes a {expected.__name__} (like the default {default!r})")
+        raise UsageError(f"{key}=null must be of type {expected.__name__} (like the default {default!r}), not null")
     if default is None or value is None or isinstance(value, expected) or (expected is float and type(value) is int):
         return
     raise UsageError(f"{key}={value!r} must be of type {expected.__name__} (like the default {default!r})")
