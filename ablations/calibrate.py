@@ -8,9 +8,34 @@ import contextlib
 import json
 import sys
 
-from ablations import catalogue, cli
+from ablations import catalogue, cli, paths
 from ablations.audit import calibration
 from ablations.errors import UsageError
+
+
+ROW_KEYS = ("model", "mistake", "d_model", "dtype", "seed", "status", "value")  # what the table reads of a row
+
+
+def read_table(path) -> list[dict]:
+    """An earlier --out's rows, each checked: one line naming the file, the line and what is wrong."""
+    rows = []
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UsageError(f"--table {path} line {number} is not JSON ({error.msg}); give a file written by "
+                                 "--out") from None
+            missing = [key for key in ROW_KEYS if not isinstance(row, dict) or key not in row]
+            if missing:
+                raise UsageError(f"--table {path} line {number} is not a calibration reading (no "
+                                 f"{', '.join(missing)}); give a file written by --out")
+            rows.append(row)
+    if not rows:
+        raise UsageError(f"--table {path} holds no readings; give a file written by --out")
+    return rows
 
 
 def calibrate(argv: list[str]) -> int:
@@ -19,18 +44,20 @@ def calibrate(argv: list[str]) -> int:
     group.add_argument("--out", metavar="FILE.jsonl", help="also write every reading (refuses an existing file)")
     group.add_argument("--table", metavar="FILE.jsonl", help="re-print the table from an earlier --out")
     args = parser.parse_args(argv)
+    if args.table is not None:
+        try:
+            rows = read_table(paths.readable_file(args.table, "--table", "calibration.jsonl"))
+        except UnicodeDecodeError:
+            raise UsageError(f"--table {args.table} is not UTF-8 text; give a file written by --out") from None
+        print(calibration.table(rows, catalogue.DETECTORS))
+        return 0
+    if args.out is not None:  # an earlier calibration is never overwritten; checked before the hours of measuring
+        paths.writable_file(args.out, "--out", "calibration.jsonl", exists_ok=False)
     try:
-        if args.table:
-            with open(args.table, encoding="utf-8") as file:
-                print(calibration.table([json.loads(line) for line in file], catalogue.DETECTORS))
-            return 0
-        # "x": an earlier calibration is never overwritten; opened before the hours of measuring, not after
         with open(args.out, "x", encoding="utf-8") if args.out else contextlib.nullcontext() as out:
             rows = calibration.measure(catalogue.DETECTORS, out)
-    except FileExistsError:
-        raise UsageError(f"--out {args.out} exists; calibrations are never overwritten, name a new file") from None
     except OSError as error:
-        raise UsageError(f"cannot use {args.table or args.out} ({error.strerror or error})") from None
+        cli.fail(f"cannot write --out {args.out} ({error.strerror or error})", cli.EXIT_FAILED)
     print(calibration.table(rows, catalogue.DETECTORS))
     return 0
 

@@ -10,9 +10,8 @@ import argparse
 import ast
 import importlib
 import sys
-from pathlib import Path
 
-from ablations import catalogue, cli
+from ablations import catalogue, cli, paths
 from ablations.audit.detectors import rule_of
 from ablations.audit.interface import FactoryError, accepts
 from ablations.audit.printout import as_json, summary, table
@@ -28,7 +27,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"module.path:callable returning an AuditModel (default {DEFAULT_FACTORY}), "
                              "then overrides passed to it, e.g. d_model=32 seed=1 dtype=bfloat16")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON (stable, no timestamps)")
-    parser.add_argument("--mistakes", default="", metavar="a,b",
+    parser.add_argument("--mistakes", metavar="a,b",
                         help=f"switch these mistakes on in the lab's GPT; valid: {', '.join(catalogue.BY_NAME)}")
     return parser.parse_args(argv)
 
@@ -75,9 +74,11 @@ def load_factory(path: str):
 
 def switched_mistakes(text: str, factory, path: str, overrides: dict) -> dict:
     """--mistakes a,b -> overrides with mistakes=(a, b), checked against the catalogue's names."""
+    if text is None:
+        return overrides
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
-        return overrides
+        raise UsageError(f"--mistakes {text!r} names no mistake; valid choices: {', '.join(catalogue.BY_NAME)}")
     unknown = [name for name in names if name not in catalogue.BY_NAME]
     if unknown:
         raise UsageError(f"unknown mistake {unknown[0]!r}; valid choices: {', '.join(catalogue.BY_NAME)}")
@@ -86,12 +87,6 @@ def switched_mistakes(text: str, factory, path: str, overrides: dict) -> dict:
     if "mistakes" in overrides:
         raise UsageError("mistakes given twice (--mistakes and mistakes=); give one")
     return {**overrides, "mistakes": names}
-
-
-def check_json_target(path: str | None) -> None:
-    """Fail before the audit, not after it, when --json points into a directory that does not exist."""
-    if path is not None and not Path(path).absolute().parent.is_dir():
-        raise UsageError(f"cannot write --json {path} (no directory {Path(path).absolute().parent})")
 
 
 def write_json(path: str, text: str) -> None:
@@ -104,7 +99,8 @@ def write_json(path: str, text: str) -> None:
 
 def check(argv: list[str]) -> int:
     args = parse_args(argv)
-    check_json_target(args.json)
+    if args.json is not None:  # checked before the audit, not after it
+        paths.writable_file(args.json, "--json", "audit.json")
     path, overrides = split_items(args.items)
     factory = load_factory(path)
     overrides = switched_mistakes(args.mistakes, factory, path, overrides)

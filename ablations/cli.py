@@ -1,32 +1,84 @@
-"""The one command-line style of the lab's own commands that are not Hydra apps (study, check, calibrate, report,
-figures, benchmark): argparse, with a usage error of any kind reported as one line on stderr (`error: ...`, no
-traceback) and exit status 2, argparse's own code for usage errors."""
+"""What every command of the lab does with bad input and with a stop, and the one argparse style of the commands
+that are not Hydra apps (study, check, calibrate, report, figures, benchmark).
+
+Exit status, the same for all seven commands: 0 done; 1 the work ran and failed (a run that failed, a mistake
+that `check` detected); 2 a usage error, reported as one line on stderr (`error: ...`, naming the bad value and
+the valid choices) before anything is written or compiled; 130 stopped by Ctrl-C or SIGTERM, one line, nothing
+finished lost (the same command resumes). A traceback is only ever a bug in the lab."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
-from ablations.errors import UsageError
+from ablations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from data.sources import DataError
 
-EXIT_USAGE = 2
+USAGE_ERRORS = (UsageError, DataError)  # the lab's own errors for bad input
 
 
 class Parser(argparse.ArgumentParser):
     """argparse's parser, whose two-line usage error becomes the lab's one line."""
 
     def __init__(self, prog: str, doc: str, **kwargs):
-        super().__init__(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        super().__init__(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                         allow_abbrev=False, **kwargs)  # --config is not --configs
 
     def error(self, message):
         raise UsageError(message)
 
 
-def run(command: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
-    """command(argv) -> exit status (None: 0); a UsageError becomes one line on stderr and EXIT_USAGE. Each command
-    module's `main(argv=None)` returns this, and `python -m` exits with it."""
+def one_line(error: BaseException | str) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text.strip() else type(error).__name__
+
+
+def fail(error: BaseException | str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print `error: <the first line>` on stderr and exit with `code`."""
+    print(f"error: {one_line(error)}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python would raise KeyboardInterrupt for Ctrl-C, so that both stop the same way."""
+
+
+def raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Around a whole command: the lab's usage errors become one line and EXIT_USAGE; Ctrl-C or SIGTERM at any
+    moment outside training (start-up, compiling, measuring, drawing; training stops at its next checkpoint on
+    its own, runner.stopping) becomes one line and EXIT_INTERRUPTED. Whatever had finished is on disk: results
+    are written whole or not at all (runner.layout), so the same command resumes."""
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python lets a handler be set
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:
-        return command(sys.argv[1:] if argv is None else argv) or 0
-    except UsageError as error:
-        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
-        return EXIT_USAGE
+        yield
+    except USAGE_ERRORS as error:
+        fail(error)
+    except KeyboardInterrupt as stop:
+        name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+        fail(f"stopped by {name} before the command finished; what had finished is kept, and the same command "
+             "resumes from it", EXIT_INTERRUPTED)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run(command: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
+    """command(argv) -> exit status (None: 0), under `guarded`. Each argparse command module's `main(argv=None)`
+    returns this, and `python -m` exits with it."""
+    try:
+        with guarded():
+            return command(sys.argv[1:] if argv is None else argv) or 0
+    except SystemExit as stop:  # argparse's --help (0), `fail`, or sys.exit("error: ...") inside the command
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        return stop.code if isinstance(stop.code, int) else EXIT_FAILED if stop.code else 0

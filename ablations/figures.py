@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ablations import catalogue, cli
+from ablations import catalogue, cli, paths
 from ablations.reporting.figures import write_figures
 from ablations.errors import UsageError
 from ablations.runner import layout
@@ -19,6 +19,8 @@ def figures(argv: list[str]) -> int:
         if not layout.is_complete(directory):
             raise UsageError(f"{directory} is not a finished run directory (no {layout.VERDICT}); give "
                              "<results_dir>/<mistake>/<run>/")
+        catalogue.lookup(layout.read(directory, layout.CONFIG)["mistake"])  # a mistake this lab knows
+        paths.writable_directory(layout.figures_dir(directory), "run_dir", "results/<mistake>/<run>")
     for directory in args.run_dirs:
         spec = catalogue.lookup(layout.read(directory, layout.CONFIG)["mistake"])
         for path in write_figures(spec, directory):

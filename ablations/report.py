@@ -3,9 +3,8 @@ every figure) from finished runs, and with --wandb a W&B Report built with the R
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from ablations import catalogue, cli
+from ablations import catalogue, cli, paths
 from ablations.reporting import markdown
 from ablations.errors import UsageError
 from ablations.runner import layout
@@ -14,18 +13,22 @@ from ablations.runner.schema import WandbSection
 
 def report(argv: list[str]) -> int:
     parser = cli.Parser("python -m ablations.report", __doc__)
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--results", default="results", help="a results directory (its REPORT.md is rewritten)")
     parser.add_argument("--wandb", action="store_true", help="also build (and, when logged in, save) a W&B Report")
     parser.add_argument("--project", default=WandbSection.project)
     parser.add_argument("--entity", default=WandbSection.entity)
     args = parser.parse_args(argv)
-    if not args.results.is_dir():
-        raise UsageError(f"--results {args.results} is not a directory of results (e.g. results, or your runs/)")
-    print(markdown.write_markdown(args.results, catalogue.MISTAKES, catalogue.STUDIES))
+    results = paths.existing_directory(args.results, "--results", "results")
+    if not any(layout.finished_runs(results, name) for name in catalogue.BY_NAME) and \
+            not (results / "studies").is_dir():
+        raise UsageError(f"--results {args.results} holds no finished run (<mistake>/<run>/{layout.VERDICT}); give "
+                         "the results_dir of a run, e.g. --results results or --results runs")
+    paths.writable_file(results / markdown.REPORT, "--results", "results")
+    print(markdown.write_markdown(results, catalogue.MISTAKES, catalogue.STUDIES))
     if args.wandb:
         from ablations.reporting import wandb_report  # wandb_workspaces: imported only when asked for
 
-        runs = markdown.latest_runs(args.results, catalogue.MISTAKES)
+        runs = markdown.latest_runs(results, catalogue.MISTAKES)
         entries = [(layout.read(run, layout.VERDICT), f"{name}-{run.name}") for name, run in runs.items()]
         url = wandb_report.publish(wandb_report.build_report(entries, args.project, args.entity))
         print(url or wandb_report.offline_instructions([str(run) for run in runs.values()]))

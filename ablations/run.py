@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ablations import catalogue
+from ablations import catalogue, cli
 from ablations.errors import UsageError
 from ablations.reporting import write_figures
 from ablations.runner import hosts
@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> None:
             validate(spec, r)
             check_data(spec, r)
     except ValueError as error:  # UsageError, DataError and the configs' own checks: one line, no traceback
-        sys.exit(f"error: {error}")
+        cli.fail(error)
     if cfg.dry_run:
         if hosts.writes():  # printed once, by process 0
             for r in resolved:
@@ -64,33 +64,38 @@ def run(cfg: DictConfig) -> None:
 
         print(f"report: {markdown.write_markdown(Path(cfg.results_dir), catalogue.MISTAKES, catalogue.STUDIES)}")
     if failed:
-        sys.exit(f"error: {', '.join(failed)} failed (see above); the other results are complete")
+        cli.fail(f"{', '.join(failed)} failed (see above); the other results are complete", cli.EXIT_FAILED)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    """A multirun's job that fails is reported in its one line and the sweep goes on (Hydra stops at SystemExit)."""
+    """A multirun's job that fails is reported in its one line and the sweep goes on (Hydra stops at SystemExit);
+    a stop (Ctrl-C, SIGTERM) stops the sweep."""
     try:
-        run(cfg)
+        try:
+            run(cfg)
+        except cli.USAGE_ERRORS as error:
+            cli.fail(error)
     except SystemExit as stop:
-        if HydraConfig.get().mode != RunMode.MULTIRUN or stop.code in (0, None):
+        if HydraConfig.get().mode != RunMode.MULTIRUN or stop.code in (0, None, cli.EXIT_INTERRUPTED):
             raise
-        print(stop.code if isinstance(stop.code, str) else f"error: exit status {stop.code}", file=sys.stderr)
+        if isinstance(stop.code, str):  # an int: its line is printed already
+            print(stop.code, file=sys.stderr)
         FAILED_JOBS.append(f"#{HydraConfig.get().job.num} ({' '.join(HydraConfig.get().overrides.task)})")
 
 
 def main() -> None:
-    register(catalogue.MISTAKES)
-    try:
+    """Exit status as every command's (ablations/cli.py): 2 bad input, 1 a run failed, 130 stopped."""
+    with cli.guarded():
+        register(catalogue.MISTAKES)
         check_overrides(sys.argv[1:])
         named = any(a.partition("=")[0] == "mistake" for a in sys.argv[1:])
         if not named and not {"--help", "-h", "--hydra-help"} & set(sys.argv[1:]):
             raise UsageError(f"mistake=<name> is required; valid choices: {', '.join(groups()['mistake'])}")
-    except ValueError as error:
-        sys.exit(f"error: {error}")
-    hydra_main()
+        hydra_main()
     if FAILED_JOBS:
-        sys.exit(f"error: {len(FAILED_JOBS)} job(s) of the sweep failed: {'; '.join(FAILED_JOBS)}; the others finished")
+        cli.fail(f"{len(FAILED_JOBS)} job(s) of the sweep failed: {'; '.join(FAILED_JOBS)}; the others finished",
+                 cli.EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ class GPTConfig:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "ffn_mult", "max_len"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"model.{name}={getattr(self, name)!r} must be a positive integer")
+        if self.vocab_size >= 2**31:
+            raise ValueError(f"model.vocab_size={self.vocab_size} must be below 2**31 (token ids are int32)")
         if self.d_model % self.n_heads:
             raise ValueError(f"model.n_heads={self.n_heads} must divide model.d_model={self.d_model}")
         if self.position not in POSITIONS:

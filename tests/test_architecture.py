@@ -21,7 +21,7 @@ def layer(module: str) -> str | None:
         return parts[0]
     if parts[0] != "ablations":
         return None
-    if len(parts) == 1 or parts[1] == "errors":
+    if len(parts) == 1 or parts[1] in ("errors", "paths"):
         return "base"
     if parts[1] in ROOMS or parts[1] in ("catalogue", "conf"):
         return parts[1]

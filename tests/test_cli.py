@@ -5,88 +5,22 @@ import subprocess
 
 import pytest
 from conftest import SHARED_TEXT, TINY, run_cli_here, run_lab
+from test_input_battery import BATTERY
 from wandb_records import history
-
-BAD_INPUTS = {
-    "unknown mistake": (["mistake=no_residuals"], ["no_residuals", "no_residual", "stale_kv_cache"]),
-    "unknown key": (["mistake=narrow_ffn", "model.n_layer=3"], ["model.n_layer", "model.n_layers"]),
-    "wrong type": (["mistake=narrow_ffn", "model.n_layers=deep"], ["model.n_layers", "int"]),
-    "non-positive size": (["mistake=narrow_ffn", "model.d_model=0"], ["model.d_model=0", "positive"]),
-    "heads not dividing d_model": (["mistake=narrow_ffn", "model.n_heads=5"], ["n_heads=5", "d_model=16"]),
-    "unknown source": (["mistake=narrow_ffn", "data.source=web"], ["web", "synthetic", "text", "tfds"]),
-    "unknown position": (["mistake=narrow_ffn", "model.position=alibi"], ["alibi", "rope", "sinusoidal"]),
-    "unknown attention kernel": (["mistake=narrow_ffn", "model.attention=flash"], ["flash", "einsum", "fused"]),
-    "text without a path": (["mistake=narrow_ffn", "data.source=text"], ["data.path"]),
-    "missing text file": (["mistake=narrow_ffn", "data.source=text", "data.path=/nonexistent/corpus.txt"],
-                          ["/nonexistent/corpus.txt"]),
-    "learned table too short for the correct variant": (
-        ["mistake=position_overflow", "model.position=learned"], ["position_overflow", "rope"]),
-    "unknown wandb mode": (["mistake=narrow_ffn", "wandb.mode=cloud"], ["cloud", "offline"]),
-    "unknown data preset": (["mistake=narrow_ffn", "data=web"], ["data='web'", "shakespeare", "synthetic"]),
-    "length probe that never passes the training length": (["mistake=position_overflow", "probe.length_factor=1.0"],
-                                                           ["probe.length_factor=1.0", "above 1"]),
-    "padding share outside (0, 1)": (["mistake=padding_mask", "probe.padding_share=1.5"],
-                                     ["probe.padding_share=1.5", "between 0 and 1"]),
-    "no mistake named": (["seeds=2"], ["mistake=<name> is required", "all", "post_norm"]),
-    "a sweep without -m": (["mistake=all,post_norm"], ["mistake=all,post_norm", "-m"]),
-    "unknown model preset": (["mistake=narrow_ffn", "model=huge"], ["model='huge'", "tiny", "nanogpt_cpu"]),
-    "BPE without a vocabulary size": (["mistake=narrow_ffn", "data.tokenizer=bpe"],
-                                      ["data.tokenizer=bpe", "data.vocab_size"]),
-    "validation share outside (0, 1)": (["mistake=narrow_ffn", "data.val_fraction=1.5"], ["data.val_fraction=1.5"]),
-    "empty synthetic alphabet": (["mistake=narrow_ffn", "data.alphabet_size=0"], ["data.alphabet_size=0"]),
-    "tiny vocabulary of 0": (["mistake=tiny_vocab", "data.tiny_vocab_size=0"], ["data.tiny_vocab_size=0"]),
-    "more evaluation windows than the data has": (["mistake=narrow_ffn", "train.eval_windows=1000000"],
-                                                  ["train.eval_windows=1000000", "windows"]),
-    "TFDS offline without a local copy": (["mistake=narrow_ffn", "data.source=tfds", "data.tfds_download=false",
-                                           "data.tfds_dir=/nonexistent/tfds"],
-                                          ["tiny_shakespeare", "data=shakespeare"]),
-    "learning rate NaN": (["mistake=narrow_ffn", "train.lr=nan"], ["train.lr=nan", "finite"]),
-    "a process count that is not a number": (["mistake=narrow_ffn", "distributed.enabled=true",
-                                              "distributed.num_processes=two"],
-                                             ["distributed.num_processes='two'", "integer", "null"]),
-    "a process id past the process count": (["mistake=narrow_ffn", "distributed.enabled=true",
-                                             "distributed.num_processes=2", "distributed.process_id=5"],
-                                            ["distributed.process_id=5", "distributed.num_processes=2"]),
-    "a join timeout under a second": (["mistake=narrow_ffn", "distributed.enabled=true", "distributed.timeout_s=0"],
-                                      ["distributed.timeout_s=0", "at least 1"]),
-    "a coordinator address without a port": (["mistake=narrow_ffn", "distributed.enabled=true",
-                                              "distributed.num_processes=2", "distributed.process_id=1",
-                                              "distributed.coordinator_address=node7"],
-                                             ["distributed.coordinator_address='node7'", "host:port"]),
-    "a coordinator nobody answers at": (["mistake=narrow_ffn", "distributed.enabled=true",
-                                         "distributed.num_processes=2", "distributed.process_id=1",
-                                         "distributed.coordinator_address=127.0.0.1:1", "distributed.timeout_s=1"],
-                                        ["127.0.0.1:1", "nothing answered", "distributed.timeout_s=1", "process 0"]),
-    "a program larger than the machine": (["mistake=narrow_ffn", "train.seq_len=100000"],
-                                          ["train.seq_len=100000", "GiB", "this machine has"]),
-}
-
-
-@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
-def test_bad_input_is_one_clear_line_and_writes_nothing(case, tmp_path):
-    args, expected = BAD_INPUTS[case]
-    typed = {a.split("=", 1)[0] for a in args}
-    defaults = [a for a in [*TINY, "wandb.mode=disabled"] if a.split("=", 1)[0] not in typed]
-    result = run_cli_here(*args, *defaults, f"results_dir={tmp_path}")
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for word in expected:
-        assert word in lines[0]
-    assert list(tmp_path.iterdir()) == []  # nothing written, nothing compiled
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["unknown key", "a program larger than the machine"])
-def test_in_a_real_process_bad_input_is_still_one_line(case, tmp_path):
-    """The cases above run in this process; two of them (Hydra's own check, and one past JAX's import) as a
-    user's shell sees them: exit status, and stderr holding the one line and nothing from a library."""
-    args, expected = BAD_INPUTS[case]
-    typed = {a.split("=", 1)[0] for a in args}
-    result = run_lab(*args, *[a for a in TINY if a.split("=", 1)[0] not in typed], "wandb.mode=disabled",
+@pytest.mark.parametrize("what", ["mistyped key", "a model wider than the machine"])
+def test_in_a_real_process_bad_input_is_still_one_line(what, tmp_path):
+    """The battery (tests/test_input_battery.py) runs in this process; two of its cases (Hydra's own check, and
+    one past JAX's import) as a user's shell sees them: exit status, and stderr holding the one line and nothing
+    from a library."""
+    (case,) = [c for c in BATTERY if c.command == "run" and c.what == what]
+    typed = {a.split("=", 1)[0] for a in case.args}
+    result = run_lab(*case.args, *[a for a in TINY if a.split("=", 1)[0] not in typed], "wandb.mode=disabled",
                      f"results_dir={tmp_path}", check=False)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1 and len(lines) == 1 and all(word in lines[0] for word in expected), result.stderr
+    assert result.returncode == 2 and len(lines) == 1 and all(w in lines[0] for w in case.words), result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -113,17 +47,6 @@ def test_real_text_through_the_local_text_path(tmp_path):
     assert all(m["unk_rate"] == 0.0 for m in measured["correct"])
     assert all(0.05 < m["unk_rate"] < 0.9 for m in measured["broken"])  # 15 characters cannot cover Shakespeare
     assert "entropy_floor" not in measured["correct"][0]  # no known floor for real text
-
-
-def test_text_too_short_for_one_window_is_one_line(tmp_path):
-    tiny = tmp_path / "three.txt"
-    tiny.write_text("abc")
-    results = tmp_path / "results"
-    result = run_cli_here("mistake=narrow_ffn", *TINY, "data.source=text", f"data.path={tiny}",
-                          f"results_dir={results}", "wandb.mode=disabled")
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0 and len(lines) == 1 and "too few for one window" in lines[0], result.stderr
-    assert not results.exists()
 
 
 def test_a_sweep_with_one_bad_job_finishes_the_others(tmp_path):

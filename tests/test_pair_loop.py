@@ -46,7 +46,7 @@ def test_the_variants_train_at_once_and_a_resume_continues_from_the_shared_check
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["10", "8"]
 
 
-def test_a_signal_checkpoints_every_variant_at_the_end_of_the_chunk_and_stops(tmp_path):
+def test_a_signal_checkpoints_every_variant_at_the_end_of_the_chunk_and_stops(tmp_path, capsys):
     stop = StopRequest()
     trainers = [FakeTrainer("correct", on_chunk=lambda start: setattr(stop, "signal", "SIGTERM") if start == 4
                             else None), FakeTrainer("broken")]
@@ -60,6 +60,7 @@ def test_a_signal_checkpoints_every_variant_at_the_end_of_the_chunk_and_stops(tm
     final = train_pair(resumed, SETTINGS, checkpoints, StopRequest())
     checkpoints.close()
     assert [r["step"] for r in resumed[1].logged] == [8, 10] and float(final["broken"]["x"][0]) == 5
+    assert "resuming from step 6 of 10" in capsys.readouterr().out
 
 
 def test_an_error_in_one_variant_is_the_error_raised_and_the_last_checkpoint_stays(tmp_path):

@@ -131,3 +131,18 @@ def test_divergence_is_a_finding_not_a_crash(tmp_path):
 def test_wandb_report_is_built_offline_and_says_how_to_publish(tiny_suite):
     out = run_lab("--results", str(tiny_suite), "--wandb", module="ablations.report").stdout
     assert "REPORT.md" in out and "wandb sync" in out and "python -m ablations.report --wandb" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps,eval_every", [(8, 4), (6, 4), (2, 4)], ids=["a multiple", "not a multiple", "below"])
+def test_the_final_loss_is_the_last_steps_whatever_eval_every_is(steps, eval_every, tmp_path):
+    run_lab("mistake=narrow_ffn", *TINY, f"steps={steps}", f"train.eval_every={eval_every}", "train.warmup=1",
+            f"results_dir={tmp_path}", "wandb.mode=disabled")
+    run = run_dir_of(tmp_path, "narrow_ffn")
+    measured = json.loads((run / "measurements.json").read_text())
+    for variant in ("correct", "broken"):
+        rows = [json.loads(line) for line in (run / variant / "metrics.jsonl").read_text().splitlines()]
+        for seed, final in enumerate(measured[variant]):
+            evals = [r for r in rows if r["seed"] == seed and "val_loss" in r]
+            assert evals[-1]["step"] == steps and final["val_loss"] == evals[-1]["val_loss"]
+            assert [r["step"] for r in evals] == sorted({*range(eval_every, steps + 1, eval_every), steps})

@@ -79,22 +79,6 @@ def test_a_point_that_diverges_is_recorded_not_fatal(tmp_path):
     assert point["verdict"].startswith("diverged at step") and point["diverged"]["broken"]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["no_such_study"], ["no_such_study", "no_residual_depth", "padding_mask_share"]),
-    ([STUDY, "model.n_layers=[]"], ["model.n_layers", "empty"]),
-    ([STUDY, "model.n_layers=3"], ["model.n_layers", "axis", "list"]),
-    ([STUDY, "model.n_layer=3"], ["model.n_layer", "did you mean"]),
-    ([STUDY, "model.n_layers=[1,deep]"], ["deep", "int"]),
-    ([STUDY, "mistake=post_norm"], ["mistake", "no_final_norm"]),
-])
-def test_bad_study_input_is_one_line_before_anything_trains(args, words, tmp_path):
-    result = run_cli_here(*args, f"results_dir={tmp_path}", module="ablations.study")
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert all(word in lines[0] for word in words), lines[0]
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_an_unknown_axis_key_or_an_empty_axis_is_refused():
     bad = Study("bad", "?", (Axis("model.n_layer", (1, 2)),), mistake="no_residual")
     with pytest.raises(UsageError, match="unknown axis key 'model.n_layer'"):

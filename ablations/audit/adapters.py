@@ -14,8 +14,11 @@ import jax.numpy as jnp
 import optax
 
 import data as data_lib
+from ablations.audit.context import BATCH, LENGTH
 from ablations.audit.interface import AuditModel
 from ablations.audit.numerics import jit
+from ablations.errors import UsageError
+from ablations.runner import memory
 from ablations.runner.schema import DataSection
 from model import GPT, GPTConfig, Mistakes, generate, n_params, next_token_loss
 
@@ -72,10 +75,14 @@ def lab_gpt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
             position: str = "rope", dtype: str = "float32", seed: int = 0, mistakes=()) -> AuditModel:
     """The lab's GPT (`model.GPT`) at random initialisation; `mistakes`: names of model.Mistakes to switch on
     (a tuple, or one comma-separated string). Mistake 9 is read by the loss, mistake 10 by the tokenizer."""
+    if isinstance(vocab_size, int) and vocab_size < 2:  # before the tokenizer and the parameters are built
+        raise UsageError(f"vocab_size={vocab_size}: the audit needs at least 2 tokens (its token batches draw ids 1 "
+                         "to vocab_size-1)")
     names = tuple(n for n in mistakes.split(",") if n) if isinstance(mistakes, str) else tuple(mistakes)
     switches = Mistakes.of(*names)
     cfg = GPTConfig(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len,
                     position=position, dtype=dtype, mistakes=switches)
+    memory.check_audit(cfg, BATCH, min(LENGTH, max_len))  # before the parameters exist
     # Parameters are float32 whatever the compute dtype (GPTConfig.dtype), so one float32 init serves both and
     # its eager ops compile once per shape, not once per dtype.
     params = GPT(dataclasses.replace(cfg, dtype="float32")).init(jax.random.key(seed), jnp.zeros((1, 1), jnp.int32))

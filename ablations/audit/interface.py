@@ -8,6 +8,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ablations.errors import UsageError
+
 STATUSES = ("detected", "clear", "not applicable", "not calibrated", "error")
 
 
@@ -79,9 +81,15 @@ def build(factory: Callable, overrides: dict, name: str) -> AuditModel:
         raise FactoryError(f"factory {name} takes no {', '.join(unknown)}; it takes: {taken}")
     try:
         model = factory(**overrides)
+    except UsageError:  # the factory's own one line (the lab's GPT: a model too large for the machine)
+        raise
     except Exception as error:
         raise FactoryError(f"factory {name} failed with {overrides}: {type(error).__name__}: {first_line(error)}")
     if not isinstance(model, AuditModel):
         raise FactoryError(f"factory {name} returned {type(model).__name__}, expected an "
                            "ablations.audit.interface.AuditModel")
+    if not (isinstance(model.vocab_size, int) and model.vocab_size >= 2):
+        given = ", ".join(f"{k}={v}" for k, v in overrides.items() if "vocab" in k) or f"factory {name}"
+        raise FactoryError(f"{given}: a vocabulary of {model.vocab_size} tokens; the audit needs at least 2 (its token "
+                           "batches draw ids 1 to vocab_size-1)")
     return model

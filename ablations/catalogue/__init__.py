@@ -11,6 +11,7 @@ import re
 
 from ablations.audit import detectors
 from ablations.catalogue.schema import Axis, Claim, Mistake, Study
+from ablations.errors import UsageError
 from model import names_of_all
 
 MODULE_NAME = re.compile(r"^m\d{2}_\w+$")
@@ -42,7 +43,7 @@ DETECTORS = {spec.name: spec.detector for spec in MISTAKES}  # the audit's, in t
 
 def lookup(name: str) -> Mistake:
     if name not in BY_NAME:
-        raise ValueError(f"unknown mistake {name!r}; valid choices: {', '.join(BY_NAME)}, all")
+        raise UsageError(f"unknown mistake {name!r}; valid choices: {', '.join(BY_NAME)}, all")
     return BY_NAME[name]
 
 
@@ -53,7 +54,7 @@ def audit(factory, overrides: dict | None = None, only=None, name: str | None = 
 
 def study(name: str) -> Study:
     if name not in STUDIES_BY_NAME:
-        raise ValueError(f"unknown study {name!r}; valid choices: {', '.join(STUDIES_BY_NAME)}")
+        raise UsageError(f"unknown study {name!r}; valid choices: {', '.join(STUDIES_BY_NAME)}")
     return STUDIES_BY_NAME[name]
 
 

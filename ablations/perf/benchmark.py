@@ -23,7 +23,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from ablations.perf import step_profile
-from ablations.runner.config import CONF_DIR, machine_memory
+from ablations.runner.config import CONF_DIR
+from ablations.runner.memory import machine_memory
 from ablations.runner.training import TrainSettings, init_state, layer_groups, make_train_chunk, seed_slice
 from model import GPTConfig, Mistakes, n_params
 from model.config import ATTENTION_KERNELS

@@ -25,6 +25,8 @@ HOW_TO_READ = (
 TABLE_HEAD = ("| # | mistake | claim | by | outcome | measurement (mean ± std) | effect [95% CI] | p | n "
               "| margin / rule |")
 
+REPORT = "REPORT.md"
+
 
 def latest_runs(results_dir: Path, mistakes) -> dict[str, Path]:
     """Per mistake (catalogue entries), the newest run directory that finished (holds verdict.json)."""
@@ -115,6 +117,6 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
     lines = ["# Transformer mistakes: paired ablation report", "", HOW_TO_READ, "", "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
              *study_section(results_dir, studies), *sections]
-    path = results_dir / "REPORT.md"
+    path = results_dir / REPORT
     path.write_text("\n".join(lines))
     return path

@@ -5,17 +5,18 @@ Here too: dotted keys, checks of what the user typed, and every check that can r
 compiled."""
 from __future__ import annotations
 
+import copy
 import difflib
-import os
+import functools
 from pathlib import Path
-
-import jax
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from ablations import paths
 from ablations.errors import UsageError
 from ablations.runner.schema import LabConfig, nullable_keys
 from ablations.runner.tracking import wandb_mode
@@ -72,7 +73,12 @@ def composed(overrides: list[str]) -> DictConfig:
 
 
 def defaults() -> dict:
-    """The default config (every mistake's settings aside) as plain data."""
+    """The default config (every mistake's settings aside) as plain data (a fresh copy: composed once a process)."""
+    return copy.deepcopy(composed_defaults())
+
+
+@functools.cache
+def composed_defaults() -> dict:
     return OmegaConf.to_container(composed(["mistake=all"]))
 
 
@@ -90,7 +96,7 @@ def check_overrides(argv: list[str]) -> None:
     base, options = dotted_keys(defaults()), groups()
     multirun = any(a in ("-m", "--multirun") for a in argv)
     texts = [a for a in argv if ("=" in a or a.startswith("~")) and not a.startswith("-")]
-    for text, override in zip(texts, OverridesParser.create().parse_overrides(texts)):
+    for text, override in zip(texts, parsed(texts)):
         key = override.key_or_group
         if key.startswith("hydra") or key == "defaults":
             continue
@@ -104,11 +110,37 @@ def check_overrides(argv: list[str]) -> None:
             continue
         if key not in base:
             near = difflib.get_close_matches(key, base, n=3)
-            hint = f"did you mean {', '.join(near)}?" if near else f"valid keys: {', '.join(base)}"
-            raise UsageError(f"unknown config key {key!r}; {hint}")
+            raise UsageError(f"unknown config key {key!r}; " + (f"did you mean {', '.join(near)}?" if near else
+                                                                  f"valid keys: {valid_keys(key, base)}"))
         values = override.value()
         for value in (values.list if override.is_sweep_override() else [values]):
             check_value(key, value, base[key])
+
+
+def parsed(texts: list[str]) -> list:
+    """Hydra's parse of the overrides; a value its grammar refuses is one line with the usual way out."""
+    parser = OverridesParser.create()
+    overrides = []
+    for text in texts:
+        try:
+            overrides.extend(parser.parse_overrides([text]))
+        except HydraException:
+            if "=" not in text:
+                raise UsageError(f"{text!r} is not key=value (e.g. train.lr=0.001)") from None
+            key, _, value = text.partition("=")
+            raise UsageError(f"{text!r} is not a key=value Hydra can read (a value with spaces, non-ASCII letters "
+                             f"or symbols must be quoted, e.g. '{key}=\"{value}\"')") from None
+    return overrides
+
+
+def valid_keys(key: str, base: dict) -> str:
+    """The keys of `key`'s section (`model.`...), or the top-level keys and the sections: a line, not all 48."""
+    section = key.rpartition(".")[0]
+    inside = [k for k in base if k.rpartition(".")[0] == section]
+    if section and inside:
+        return ", ".join(inside)
+    sections = sorted({k.partition(".")[0] + ".*" for k in base if "." in k})
+    return ", ".join([k for k in base if "." not in k] + sections)
 
 
 def check_choices(key: str, value, choices) -> None:
@@ -162,9 +194,8 @@ def validate(spec, resolved: dict) -> None:
     """Every check of a resolved config of `spec` (its catalogue entry) that needs no data: sections, every
     variant's model, memory, probes."""
     settings = train_settings(resolved)
-    for variant in spec.variants:  # every variant's model
-        model = GPTConfig(max_len=settings.seq_len, **variant_model(spec, resolved, variant))
-        check_memory(model, settings, resolved["seeds"])
+    for variant in spec.variants:  # every variant's model (its memory is checked with its data: runner.pair)
+        GPTConfig(max_len=settings.seq_len, **variant_model(spec, resolved, variant))
     wandb_mode(resolved["wandb"]["mode"])
     check_data_settings(resolved["data"])
     probe, seq_len = resolved["probe"], settings.seq_len
@@ -175,10 +206,25 @@ def validate(spec, resolved: dict) -> None:
         raise UsageError(f"probe.padding_share={probe['padding_share']} must lie between 0 and 1 (exclusive)")
     if resolved["seeds"] < 1:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
+    if resolved["seed"] < 0:
+        raise UsageError(f"seed={resolved['seed']} must be a non-negative integer (the first seed; the run's seeds "
+                         "are seed, seed+1, ...)")
+    check_run_name(resolved["run_name"])
+    paths.writable_directory(resolved["results_dir"], "results_dir")
     given = dotted_keys(resolved)
     for key, (value, why) in spec.refuses.items():  # the catalogue's special cases
         if given[key] == value:
             raise UsageError(f"mistake={resolved['mistake']} cannot run with {key}={value}: {why}")
+
+
+def check_run_name(name) -> None:
+    """run_name names one directory inside <results_dir>/<mistake>/: a name, never a path."""
+    if name is None:
+        return
+    text = str(name)
+    if not text.strip() or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise UsageError(f"run_name={text!r} must be one directory name (no /, \\, . or ..; it names "
+                         "<results_dir>/<mistake>/<run_name>), or null for the config's hash")
 
 
 def train_settings(resolved: dict) -> TrainSettings:
@@ -202,19 +248,3 @@ def check_data_settings(data: dict) -> None:
         raise UsageError(f"data.{error}") from None
     if data["source"] == "text" and not data["path"]:
         raise UsageError("data.source=text needs data.path=<a UTF-8 file>")
-
-
-def check_memory(model: GPTConfig, settings: TrainSettings, seeds: int) -> None:
-    """Refuse a program that cannot fit: a lower bound of its memory (one layer's attention scores, forward only)
-    against the machine's (the first device's memory where it reports one, else physical RAM)."""
-    needed = seeds * settings.batch_size * model.n_heads * settings.seq_len ** 2 * 4  # [S, B, H, T, T] float32
-    available = machine_memory()
-    if needed > available:
-        raise UsageError(f"train.seq_len={settings.seq_len} (batch {settings.batch_size}, {model.n_heads} heads, "
-                         f"{seeds} seeds) needs at least {needed / 2**30:,.1f} GiB for one layer's attention scores; "
-                         f"this machine has {available / 2**30:,.1f} GiB")
-
-
-def machine_memory() -> int:
-    stats = jax.local_devices()[0].memory_stats() or {}
-    return stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

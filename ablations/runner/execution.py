@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import shutil
 import sys
 import time
 import traceback
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ablations.errors import UsageError
+from ablations.errors import EXIT_INTERRUPTED, UsageError
 from ablations.runner import hosts, layout
 from ablations.runner.identity import refuse_changed_config, run_directory
 from ablations.runner.pair import run_pair
@@ -48,6 +49,8 @@ def run_one(spec, resolved: dict, write_figures: WriteFigures) -> dict | None:
     layout.refuse_old_checkpoints(run_dir)
     if layout.is_complete(run_dir):
         verdict = layout.read(run_dir, layout.VERDICT)
+        if hosts.writes() and not layout.figures_dir(run_dir).is_dir():  # stopped while drawing them
+            draw(spec, run_dir, write_figures)
         if hosts.writes():
             print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never "
                   "overwritten, pass run_name=<new> for a fresh run")
@@ -66,7 +69,8 @@ def run_one(spec, resolved: dict, write_figures: WriteFigures) -> dict | None:
                 raise error or RuntimeError(f"process 0 could not open {run_dir} (see its error)")
             verdict = run_pair(spec, resolved, run_dir, sink_factory(spec, resolved, run_dir))
     except Stopped as stop:
-        sys.exit(f"{stop}. Resume with the same command: {resume_command()}")
+        print(f"{stop}. Resume with the same command: {resume_command()}", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     if hosts.writes():
         finish(spec, resolved, run_dir, verdict, time.perf_counter() - started, write_figures)
     hosts.barrier(f"{spec.name} measured")  # the other processes wait for process 0's measurements
@@ -75,13 +79,23 @@ def run_one(spec, resolved: dict, write_figures: WriteFigures) -> dict | None:
 
 def finish(spec, resolved: dict, run_dir: Path, verdict: dict, seconds: float, write_figures: WriteFigures) -> None:
     """Figures, timing, the printed verdict and the comparison with the committed reference (process 0)."""
-    write_figures(spec, run_dir)
+    draw(spec, run_dir, write_figures)
     layout.write(run_dir, layout.TIMING, {"seconds": round(seconds, 1),
                                           "note": "wall time of the last session that trained it"})
     print_verdict(spec, verdict)
     print_reference_comparison(run_dir, resolved)
     if resolved["wandb"]["usable_mode"] == "offline":
         print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
+
+
+def draw(spec, run_dir: Path, write_figures: WriteFigures) -> None:
+    """All of a finished run's figures or none: a stop while drawing removes the half-drawn ones, so that the same
+    command draws them again."""
+    try:
+        write_figures(spec, run_dir)
+    except BaseException:
+        shutil.rmtree(layout.figures_dir(run_dir), ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -144,7 +158,7 @@ def run_guarded(spec, resolved: dict, suite: bool, write_figures: WriteFigures) 
     except ValueError as error:
         if resolved["debug"]:
             raise
-        sys.exit(f"error: {error}")
+        raise UsageError(str(error)) from None  # the command prints it in one line
     except OSError as error:  # a read-only or full results disk: say so in one line; finished runs stay intact
         if resolved["debug"]:
             raise

@@ -49,7 +49,8 @@ def run_directory(resolved: dict) -> Path:
         if isinstance(named.get(section), dict) and named[section].get(key) == before:
             del named[section][key]
     digest = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(resolved["results_dir"]) / resolved["mistake"] / (resolved["run_name"] or digest)
+    name = digest if resolved["run_name"] is None else str(resolved["run_name"])  # run_name=0 is a name
+    return Path(resolved["results_dir"]) / resolved["mistake"] / name
 
 
 def refuse_changed_config(saved: Path, resolved: dict) -> None:

@@ -22,7 +22,11 @@ def read(run_dir: Path, name: str) -> dict:
 
 
 def write(run_dir: Path, name: str, value: dict) -> None:
-    (Path(run_dir) / name).write_text(json.dumps(value, indent=1))
+    """Whole or not at all (written beside, then renamed): a stop mid-write never leaves half a verdict."""
+    path = Path(run_dir) / name
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(value, indent=1))
+    partial.replace(path)
 
 
 def is_complete(run_dir: Path) -> bool:

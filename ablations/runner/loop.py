@@ -49,8 +49,8 @@ class VariantTrainer:
         tokens_per_s = self.s.log_every * self.s.batch_size * self.s.seq_len * len(self.seeds) / (
             time.perf_counter() - tic)
         step = chunk_start + self.s.log_every
-        val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if step % self.s.eval_every == 0 \
-            else None
+        evaluated = step % self.s.eval_every == 0 or step == self.s.steps  # the final loss is the last step's
+        val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if evaluated else None
         return state, [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
                        for i, seed in enumerate(self.seeds)]
 
@@ -75,6 +75,8 @@ def train_pair(trainers: list[VariantTrainer], s: TrainSettings, checkpoints: Ru
     for t in trainers:
         t.initial = None  # restored or not, the trainer's copy of the initial state is not needed again
         t.start(start)
+    if start and hosts.writes():
+        print(f"resuming from step {start} of {s.steps} (its checkpoint in {checkpoints.directory})")
     step, stopping = start, False
     try:
         with concurrent.futures.ThreadPoolExecutor(hosts.concurrent_programs(len(trainers))) as pool:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import data as data_lib
-from ablations.runner import hosts, layout
+from ablations.runner import hosts, layout, memory
 from ablations.runner.checkpoints import RunCheckpoints
 from ablations.runner.config import train_settings, variant_config, variant_model
 from ablations.runner.loop import VariantTrainer, train_pair
@@ -65,7 +65,8 @@ def check_data(spec, cfg: dict) -> None:
     """Build every corpus the run will read and its evaluation windows, before anything is written or compiled:
     a file too short, windows the data does not have or a missing TFDS copy fail here, in one line."""
     s = train_settings(cfg)
-    for corpus in {id(c): c for c in variant_corpora(spec, cfg).values()}.values():
+    corpora = variant_corpora(spec, cfg)
+    for corpus in {id(c): c for c in corpora.values()}.values():
         for split, tokens in (("train", corpus.tokens.train), ("validation", corpus.tokens.val)):
             if len(tokens) <= s.seq_len:
                 raise ValueError(f"the {split} split has {len(tokens)} tokens, too few for one window of "
@@ -76,6 +77,8 @@ def check_data(spec, cfg: dict) -> None:
             raise ValueError(f"train.eval_windows={s.eval_windows} (at train.seq_len={s.seq_len} and "
                              f"probe.length_factor={cfg['probe']['length_factor']}): {error} of the validation split; "
                              "lower train.eval_windows or give more text") from None
+    memory.check_training(variant_models(spec, cfg, corpora, s), s.batch_size, s.seq_len, s.eval_windows,
+                          cfg["seeds"])
 
 
 def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.ProbeInputs:
@@ -123,15 +126,20 @@ class Variant:
     sink: MetricsSink | NullSink
 
 
+def variant_models(spec, cfg: dict, corpora: dict[str, Corpus], s: TrainSettings) -> dict[str, GPTConfig]:
+    """Each variant's model: the broken one with its mistake switched on, each sized to its corpus's vocabulary."""
+    return {name: GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len,
+                            mistakes=Mistakes.of(spec.name) if name == "broken" else Mistakes(),
+                            **variant_model(spec, cfg, name)) for name, corpus in corpora.items()}
+
+
 def prepare_variants(spec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: list[int],
                      sink_factory) -> list[Variant]:
     """The correct variant, the catalogue's other correct variants (fixes), and the broken one, each with its model
     (a study may give the broken variant its own, e.g. a wider d_model at an equal parameter count)."""
     variants = []
-    for name, corpus in variant_corpora(spec, cfg).items():
-        mistakes = Mistakes.of(spec.name) if name == "broken" else Mistakes()
-        model_cfg = GPTConfig(vocab_size=corpus.tokens.vocab_size, max_len=s.seq_len, mistakes=mistakes,
-                              **variant_model(spec, cfg, name))
+    corpora = variant_corpora(spec, cfg)
+    for (name, corpus), model_cfg in zip(corpora.items(), variant_models(spec, cfg, corpora, s).values()):
         if hosts.writes():
             (run_dir / name).mkdir(parents=True, exist_ok=True)
         variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))

@@ -10,12 +10,12 @@ import json
 import os
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from ablations import paths
 from ablations.errors import UsageError
 from ablations.runner import layout
 from ablations.runner.config import (check_choices, check_overrides, check_value, composed, defaults, dotted_keys,
-                                     groups, resolve, validate)
+                                     groups, parsed, resolve, validate)
 from ablations.runner.execution import quiet_library_noise, run_guarded
 from ablations.runner.identity import run_directory, same_training
 from ablations.runner.pair import check_data
@@ -51,7 +51,7 @@ def check_axes(study, axes: tuple) -> None:
 def split_arguments(study, argv: list[str]) -> tuple[tuple, list[str]]:
     """The study's axes with any `AXIS=[...]` replacement applied, and the other key=value overrides."""
     axes, rest = {axis.key: axis for axis in study.axes}, []
-    for text, override in zip(argv, OverridesParser.create().parse_overrides(argv)):
+    for text, override in zip(argv, parsed(argv)):
         key = override.key_or_group
         if key in ("mistake", "run_name"):
             raise UsageError(f"{key} cannot be set for a study: study {study.name} is about mistake={study.mistake}, "
@@ -78,17 +78,9 @@ def composed_points(study, axes: tuple, extra: list[str]) -> list[tuple[dict, di
                                      *(f"{k}={v}" for k, v in at.items()), *extra]))
         if study.broken:
             resolved["variants"] = {"broken": study.broken(at)}
-        resolved["results_dir"] = str(Path(resolved["results_dir"]) / "studies" / study.name)
+        given = paths.writable_directory(resolved["results_dir"], "results_dir")  # what the user typed, checked
+        resolved["results_dir"] = str(given / "studies" / study.name)
         points.append((at, resolved))
-    return points
-
-
-def point_configs(spec, study, axes: tuple, extra: list[str]) -> list[tuple[dict, dict]]:
-    """composed_points, every point's config and data checked (`spec`: the study's catalogue entry)."""
-    points = composed_points(study, axes, extra)
-    for _, resolved in points:
-        validate(spec, resolved)
-        check_data(spec, resolved)
     return points
 
 
@@ -136,11 +128,14 @@ def prepare(spec, study, argv: list[str]) -> tuple[tuple, list[tuple[dict, dict]
     """The axes and every point's resolved config, all checked before anything is written or trained."""
     axes, extra = split_arguments(study, argv)
     check_axes(study, axes)
-    configs = point_configs(spec, study, axes, extra)
-    if configs[0][1]["distributed"]["enabled"]:
+    points = composed_points(study, axes, extra)
+    if points[0][1]["distributed"]["enabled"]:
         raise UsageError("distributed.enabled=true: a study runs in one process; run its points across hosts "
                          "with python -m ablations.run (Hydra's -m sweeps a grid)")
-    return axes, configs
+    for _, resolved in points:  # every point's config and data
+        validate(spec, resolved)
+        check_data(spec, resolved)
+    return axes, points
 
 
 def reuse_training(earlier: list[tuple[dict, dict]], resolved: dict) -> None:

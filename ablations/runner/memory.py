@@ -1,0 +1,85 @@
+"""What a run or an audit needs in memory, estimated before anything is compiled, against what the machine has:
+a program that cannot fit is refused in one line naming its sizes, not by XLA's out-of-memory error after minutes
+of compiling (or by the machine going down). Parameters are counted exactly (`jax.eval_shape` of the model's
+init: shapes only, nothing allocated); activations are estimated from the model's shapes."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+
+from ablations.errors import UsageError
+from model import GPT, GPTConfig
+
+FLOAT32 = 4  # bytes; parameters, optimizer state and activations are float32 (bfloat16 only computes)
+STATE_COPIES = 4  # parameters, their gradients, and AdamW's two moments
+
+
+def machine_memory() -> int:
+    """The first device's memory where it reports one (a GPU, a TPU), else the machine's physical RAM."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    return stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@functools.cache
+def traced_parameter_bytes(cfg: GPTConfig) -> int:
+    shapes = jax.eval_shape(lambda: GPT(cfg).init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32)))
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes))
+
+
+def parameter_bytes(cfg: GPTConfig) -> int:
+    """Exact: the blocks are alike, so the model of one and of two blocks give every depth's count (tracing a
+    million blocks would take hours)."""
+    one, two = (traced_parameter_bytes(dataclasses.replace(cfg, n_layers=n)) for n in (1, 2))
+    return one + (cfg.n_layers - 1) * (two - one)
+
+
+def activation_bytes(cfg: GPTConfig, batch: int, seq_len: int, every_layer: bool) -> int:
+    """One forward pass over [batch, seq_len]: per layer the residual stream, its norm, q, k, v, the attention output
+    and the feed-forward's hidden layer (before and after its activation), the attention scores and weights, and
+    the logits with their softmax. every_layer: all layers' at once, as the backward pass keeps them; else one
+    layer's (an evaluation frees each layer's when the next one starts). A lower bound of the compiled program's:
+    XLA adds temporaries."""
+    tokens = batch * seq_len
+    layer = tokens * (6 * cfg.d_model + 2 * cfg.d_ff) + 2 * batch * cfg.n_heads * seq_len ** 2
+    return FLOAT32 * ((cfg.n_layers if every_layer else 1) * layer + 2 * tokens * cfg.vocab_size)
+
+
+def describe(cfg: GPTConfig) -> str:
+    return (f"model.d_model={cfg.d_model}, model.n_layers={cfg.n_layers}, model.n_heads={cfg.n_heads}, "
+            f"vocabulary {cfg.vocab_size:,}")
+
+
+def refuse_beyond_machine(needed: int, parts: str, sizes: str) -> None:
+    available = machine_memory()
+    if needed > available:
+        raise UsageError(f"{sizes} needs at least {needed / 2**30:,.1f} GiB ({parts}); this machine has "
+                         f"{available / 2**30:,.1f} GiB: make it smaller")
+
+
+def check_training(models: dict[str, GPTConfig], batch_size: int, seq_len: int, eval_windows: int,
+                   seeds: int) -> None:
+    """A pair trains its variants at once, each with all its seeds: parameters and optimizer state, and the larger
+    of a training step's activations and an evaluation's, for every seed of every variant."""
+    state = sum(STATE_COPIES * parameter_bytes(cfg) for cfg in models.values())
+    activations = sum(max(activation_bytes(cfg, batch_size, seq_len, every_layer=True),
+                          activation_bytes(cfg, eval_windows, seq_len, every_layer=False)) for cfg in models.values())
+    first = next(iter(models.values()))
+    refuse_beyond_machine(
+        seeds * (state + activations),
+        f"{seeds} seeds x {len(models)} variants: parameters and AdamW state {seeds * state / 2**30:,.1f} GiB, "
+        f"activations {seeds * activations / 2**30:,.1f} GiB",
+        f"training at {describe(first)}, seeds={seeds}, train.batch_size={batch_size}, train.seq_len={seq_len}")
+
+
+def check_audit(cfg: GPTConfig, batch: int, seq_len: int) -> None:
+    """An audit holds the parameters, a gradient of them and a few models' activations on small batches."""
+    weights = 2 * parameter_bytes(cfg)
+    activations = activation_bytes(cfg, batch, seq_len, every_layer=True)
+    refuse_beyond_machine(weights + activations,
+                          f"parameters and a gradient {weights / 2**30:,.1f} GiB, "
+                          f"activations {activations / 2**30:,.1f} GiB",
+                          f"the audit at {describe(cfg).replace('model.', '')}")
