@@ -3,11 +3,12 @@ the lab's training step timed (compile time, memory, step time, tokens/s, MFU), 
 --profile, and the PyTorch eager baseline beside it (ablations/perf/benchmark.py)."""
 from __future__ import annotations
 
+from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import argparse
 import shutil
 import sys
 
-from ablations import catalogue, cli, paths
+from ablations import catalogue, paths
 from ablations.errors import UsageError
 from ablations.perf import benchmark
 

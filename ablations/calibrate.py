@@ -4,11 +4,12 @@ correct and with each mistake switched on alone, as one markdown table. --out al
 JSON line; --table re-prints the table from such a file."""
 from __future__ import annotations
 
+from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import contextlib
 import json
 import sys
 
-from ablations import catalogue, cli, paths
+from ablations import catalogue, paths
 from ablations.audit import calibration
 from ablations.errors import UsageError
 

@@ -4,7 +4,10 @@ that are not Hydra apps (study, check, calibrate, report, figures, benchmark).
 Exit status, the same for all seven commands: 0 done; 1 the work ran and failed (a run that failed, a mistake
 that `check` detected); 2 a usage error, reported as one line on stderr (`error: ...`, naming the bad value and
 the valid choices) before anything is written or compiled; 130 stopped by Ctrl-C or SIGTERM, one line, nothing
-finished lost (the same command resumes). A traceback is only ever a bug in the lab."""
+finished lost (the same command resumes). A traceback is only ever a bug in the lab.
+
+Each command imports this module first: from then on a stop while the rest of the command is still importing
+(JAX, Hydra: seconds) is one line too (`stopped_while_starting`)."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +19,6 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 from ablations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from data.sources import DataError
-
-USAGE_ERRORS = (UsageError, DataError)  # the lab's own errors for bad input
 
 
 class Parser(argparse.ArgumentParser):
@@ -51,6 +51,33 @@ def raise_terminated(signum, frame):
     raise Terminated
 
 
+def usage_errors() -> tuple[type, ...]:
+    """The lab's own errors for bad input (data/ cannot know ablations.errors; imported late: it imports JAX)."""
+    from data.sources import DataError
+
+    return UsageError, DataError
+
+
+def stop_line(stop: KeyboardInterrupt) -> str:
+    name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+    return (f"stopped by {name} before the command finished; what had finished is kept, and the same command "
+            "resumes from it")
+
+
+def stopped_while_starting(kind, value, traceback):
+    """sys.excepthook: a stop that reaches the top (the command still importing) is one line; Python then ends
+    the process by SIGINT, as for any Ctrl-C (a shell reads 130)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"error: {stop_line(value)}", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, value, traceback)
+
+
+sys.excepthook = stopped_while_starting
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, raise_terminated)
+
+
 @contextlib.contextmanager
 def guarded() -> Iterator[None]:
     """Around a whole command: the lab's usage errors become one line and EXIT_USAGE; Ctrl-C or SIGTERM at any
@@ -61,12 +88,12 @@ def guarded() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:
         yield
-    except USAGE_ERRORS as error:
-        fail(error)
     except KeyboardInterrupt as stop:
-        name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
-        fail(f"stopped by {name} before the command finished; what had finished is kept, and the same command "
-             "resumes from it", EXIT_INTERRUPTED)
+        fail(stop_line(stop), EXIT_INTERRUPTED)
+    except Exception as error:
+        if isinstance(error, usage_errors()):
+            fail(error)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -2,10 +2,11 @@
 metrics (never retrains), each as PNG and SVG under <run_dir>/figures/."""
 from __future__ import annotations
 
+from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import sys
 from pathlib import Path
 
-from ablations import catalogue, cli, paths
+from ablations import catalogue, paths
 from ablations.reporting.figures import write_figures
 from ablations.errors import UsageError
 from ablations.runner import layout

@@ -35,6 +35,8 @@ def writable_directory(text, name: str, example: str = "runs") -> Path:
         where = "is a file" if existing == path.absolute() else f"cannot be made: {existing} is a file"
         raise UsageError(f"{given(name, text)} {where}, not a directory; give a directory, e.g. "
                          f"{given(name, example)}")
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise UsageError(f"{given(name, text)} cannot be written: {existing} is on a read-only file system")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{given(name, text)} cannot be written: {existing} is not writable")
     return path

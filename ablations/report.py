@@ -2,9 +2,10 @@
 every figure) from finished runs, and with --wandb a W&B Report built with the Reports API."""
 from __future__ import annotations
 
+from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import sys
 
-from ablations import catalogue, cli, paths
+from ablations import catalogue, paths
 from ablations.reporting import markdown
 from ablations.errors import UsageError
 from ablations.runner import layout

@@ -6,6 +6,7 @@ resumes the same run (its directory is named by a hash of the resolved config); 
 and each finished run is compared with the committed reference results."""
 from __future__ import annotations
 
+from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ablations import catalogue, cli
+from ablations import catalogue
 from ablations.errors import UsageError
 from ablations.reporting import write_figures
 from ablations.runner import hosts
@@ -74,7 +75,7 @@ def hydra_main(cfg: DictConfig) -> None:
     try:
         try:
             run(cfg)
-        except cli.USAGE_ERRORS as error:
+        except cli.usage_errors() as error:
             cli.fail(error)
     except SystemExit as stop:
         if HydraConfig.get().mode != RunMode.MULTIRUN or stop.code in (0, None, cli.EXIT_INTERRUPTED):

@@ -7,11 +7,12 @@ so an interrupted study resumes where it stopped and finished points are reused,
 `study.json`, and its figure are rewritten from the points' verdicts after every point."""
 from __future__ import annotations
 
+from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import sys
 
 from hydra.errors import HydraException
 
-from ablations import catalogue, cli
+from ablations import catalogue
 from ablations.errors import UsageError
 from ablations.reporting import write_figures, write_study_figure
 from ablations.runner import config, study_points

@@ -92,18 +92,19 @@ def test_an_unwritable_results_directory_is_one_line_and_keeps_what_exists(tmp_p
     blocker.write_text("a file where the results directory should be\\n")
     result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={blocker}", "wandb.mode=disabled", check=False)
     (line,) = result.stderr.strip().splitlines()
-    assert result.returncode != 0 and line.startswith("error: cannot write results")
+    assert result.returncode == 2 and line == (f"error: results_dir={blocker} is a file, not a directory; give a "
+                                               "directory, e.g. results_dir=runs")  # before any work
     assert blocker.read_text() == "a file where the results directory should be\\n"
 
 
-DISKS = {"full disk": ("size=300k", None, "No space left on device"),  # fills up while training
-         "read-only disk": ("size=1m", "remount,ro", "Read-only file system")}
+DISKS = {"full disk": ("size=300k", None, "error: cannot write results", "No space left on device"),  # mid-run
+         "read-only disk": ("size=1m", "remount,ro", "error: results_dir=", "read-only file system")}  # before
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", DISKS, ids=list(DISKS))
 def test_an_unwritable_disk_is_one_line_and_keeps_what_exists(case, tmp_path):
-    options, then, reason = DISKS[case]
+    options, then, start, reason = DISKS[case]
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], capture_output=True)
@@ -117,7 +118,7 @@ def test_an_unwritable_disk_is_one_line_and_keeps_what_exists(case, tmp_path):
         result = run_lab("mistake=narrow_ffn", *TINY, f"results_dir={disk}", "wandb.mode=disabled", check=False,
                          env={"TQDM_DISABLE": "1"})  # progress bars aside, stderr is the error alone
         (line,) = result.stderr.strip().splitlines()  # no traceback from orbax, absl or asyncio
-        assert result.returncode != 0 and line.startswith("error: cannot write results") and reason in line
+        assert result.returncode != 0 and line.startswith(start) and reason in line
         assert finished.read_text() == '{"verdict": "reproduced"}'
     finally:
         subprocess.run(["umount", str(disk)], check=True)

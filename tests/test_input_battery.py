@@ -294,7 +294,8 @@ def render() -> str:
              "work, and writes nothing. Exit status of every command: 0 done, 1 the work ran and failed (a run "
              "failed, `check` detected a mistake), 2 a usage error, 130 stopped by Ctrl-C or SIGTERM "
              "(`ablations/cli.py`). `{file}`, `{dir}`, `{empty}`, ... stand for a text file, an empty directory, "
-             "an empty file, ...", ""]
+             "an empty file, ...; the `run` cases also pass the tests' small sizes (`TINY` in "
+             "`tests/conftest.py`).", ""]
     for command in COMMANDS:
         rows = [c for c in BATTERY if c.command == command]
         lines += [f"## `python -m ablations.{command}` ({len(rows)})", "",

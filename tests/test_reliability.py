@@ -131,3 +131,63 @@ def test_a_run_directory_in_use_is_refused(reference, tmp_path):
         result = run_lab("mistake=untied_embeddings", *LONGER[:-1], "steps=4", "wandb.mode=disabled",
                          "train.ckpt_every=2", f"results_dir={tmp_path}", "run_name=busy", check=False)
     assert result.returncode != 0 and "another process is running" in result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_command_starts_is_one_line_and_writes_nothing(tmp_path):
+    """Half a second in, the command is still importing JAX and Hydra (cli.stopped_while_starting)."""
+    process = subprocess.Popen([sys.executable, "-m", "ablations.run", "mistake=padding_mask", *LONGER,
+                                f"results_dir={tmp_path}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode in (-signal.SIGINT, 130), err
+    assert err.strip().splitlines() == ["error: stopped by Ctrl-C before the command finished; what had finished is "
+                                        "kept, and the same command resumes from it"], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def interrupting(*_, **__):
+    raise KeyboardInterrupt
+
+
+def figures_half_drawn(spec, run_dir):
+    (run_dir / "figures").mkdir(exist_ok=True)
+    (run_dir / "figures" / "loss.png").write_bytes(b"half a png")
+    raise KeyboardInterrupt
+
+
+# where a Ctrl-C outside training can land (in training it only sets a flag: runner/stopping.py), as
+# (module, name, replacement) patched for the interrupted run
+MOMENTS = {
+    "initialising the state": ("ablations.runner.loop", "init_state", interrupting),
+    "measuring": ("ablations.runner.pair", "measure", interrupting),
+    "drawing the figures": ("ablations.run", "write_figures", figures_half_drawn),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_ctrl_c_at_any_moment_is_one_line_and_the_rerun_finishes_the_same_run(moment, reference, monkeypatch,
+                                                                             capsys):
+    import importlib
+
+    from conftest import run_cli_here
+
+    args = ["mistake=padding_mask", *LONGER, f"results_dir={reference}", f"run_name={moment.replace(' ', '-')}"]
+    module, name, replacement = MOMENTS[moment]
+    with monkeypatch.context() as patched:
+        patched.setattr(importlib.import_module(module), name, replacement)
+        stopped = run_cli_here(*args)
+    lines = stopped.stderr.strip().splitlines()
+    assert stopped.returncode == 130 and lines[-1].startswith("error: stopped by Ctrl-C"), stopped.stderr
+    assert not any("Traceback" in line for line in lines)
+    run = reference / "padding_mask" / moment.replace(" ", "-")
+    assert not (run / "verdict.json").exists() or moment == "drawing the figures"
+    rerun = run_cli_here(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    if moment == "measuring":
+        assert "resuming from step 24 of 24" in rerun.stdout
+    assert comparable(run) == comparable(reference / "padding_mask" / "reference")
+    assert (run / "figures" / "loss.png").read_bytes() != b"half a png"
