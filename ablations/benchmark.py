@@ -30,7 +30,7 @@ def parse_args(argv) -> argparse.Namespace:
     if args.rounds < 1 or args.dispatches < 0:
         raise UsageError(f"--rounds {args.rounds}, --dispatches {args.dispatches}: rounds must be at least 1, "
                          "dispatches at least 0")
-    if shutil.which(args.torch_python) is None:
+    if "nanogpt-cpu" in args.configs and args.dispatches and shutil.which(args.torch_python) is None:
         raise UsageError(f"--torch-python {args.torch_python}: no such executable; give a Python with torch, e.g. "
                          f"--torch-python {sys.executable}")
     paths.writable_file(args.out, "--out", "benchmark.json")  # before the minutes of timing, not after

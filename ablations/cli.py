@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -65,10 +66,12 @@ def stop_line(stop: KeyboardInterrupt) -> str:
 
 
 def stopped_while_starting(kind, value, traceback):
-    """sys.excepthook: a stop that reaches the top (the command still importing) is one line; Python then ends
-    the process by SIGINT, as for any Ctrl-C (a shell reads 130)."""
+    """sys.excepthook: a stop that reaches the top (the command still importing) is one line. Python then ends a
+    Ctrl-C's process by SIGINT (a shell reads 130); SIGTERM's exits 130 here (Python does so for Ctrl-C alone)."""
     if issubclass(kind, KeyboardInterrupt):
-        print(f"error: {stop_line(value)}", file=sys.stderr)
+        print(f"error: {stop_line(value)}", file=sys.stderr, flush=True)
+        if issubclass(kind, Terminated):
+            os._exit(EXIT_INTERRUPTED)  # nothing to clean up: the command had not started
         return
     sys.__excepthook__(kind, value, traceback)
 

@@ -51,7 +51,7 @@ def test_a_signal_checkpoints_every_variant_at_the_end_of_the_chunk_and_stops(tm
     trainers = [FakeTrainer("correct", on_chunk=lambda start: setattr(stop, "signal", "SIGTERM") if start == 4
                             else None), FakeTrainer("broken")]
     checkpoints = RunCheckpoints(tmp_path / "ckpt", SETTINGS.ckpt_every)
-    with pytest.raises(Stopped, match="stopped at step 6 by SIGTERM"):
+    with pytest.raises(Stopped, match="stopped at step 6 of 10 by SIGTERM"):
         train_pair(trainers, SETTINGS, checkpoints, stop)
     checkpoints.close()
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["4", "6"]  # 6 is off the interval: forced
@@ -70,3 +70,14 @@ def test_an_error_in_one_variant_is_the_error_raised_and_the_last_checkpoint_sta
         train_pair(trainers, SETTINGS, checkpoints, StopRequest())
     checkpoints.close()
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["4"]
+
+
+def test_a_signal_in_the_last_chunk_still_stops_before_measuring(tmp_path):
+    stop = StopRequest()
+    trainers = [FakeTrainer("correct", on_chunk=lambda start: setattr(stop, "signal", "SIGINT") if start == 8
+                            else None), FakeTrainer("broken")]
+    checkpoints = RunCheckpoints(tmp_path / "ckpt", SETTINGS.ckpt_every)
+    with pytest.raises(Stopped, match="stopped at step 10 of 10 by SIGINT"):
+        train_pair(trainers, SETTINGS, checkpoints, stop)
+    checkpoints.close()
+    assert "10" in [p.name for p in (tmp_path / "ckpt").iterdir()]  # the rerun resumes there and only measures

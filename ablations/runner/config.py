@@ -115,6 +115,10 @@ def check_overrides(argv: list[str]) -> None:
         values = override.value()
         for value in (values.list if override.is_sweep_override() else [values]):
             check_value(key, value, base[key])
+            if key == "run_name":  # before Hydra, which makes a sweep's directory under results_dir itself
+                check_run_name(value)
+            elif key == "results_dir":
+                paths.writable_directory(value, "results_dir")
 
 
 def parsed(texts: list[str]) -> list:

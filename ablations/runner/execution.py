@@ -17,7 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ablations.errors import EXIT_INTERRUPTED, UsageError
+from ablations.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
 from ablations.runner import hosts, layout
 from ablations.runner.identity import refuse_changed_config, run_directory
 from ablations.runner.pair import run_pair
@@ -89,12 +89,14 @@ def finish(spec, resolved: dict, run_dir: Path, verdict: dict, seconds: float, w
 
 
 def draw(spec, run_dir: Path, write_figures: WriteFigures) -> None:
-    """All of a finished run's figures or none: a stop while drawing removes the half-drawn ones, so that the same
-    command draws them again."""
+    """All of a finished run's figures or none: a stop while drawing removes the half-drawn ones (a figures/
+    directory this call made), so that the same command draws them again."""
+    existed = layout.figures_dir(run_dir).exists()
     try:
         write_figures(spec, run_dir)
     except BaseException:
-        shutil.rmtree(layout.figures_dir(run_dir), ignore_errors=True)
+        if not existed:
+            shutil.rmtree(layout.figures_dir(run_dir), ignore_errors=True)
         raise
 
 
@@ -155,10 +157,13 @@ def run_guarded(spec, resolved: dict, suite: bool, write_figures: WriteFigures) 
     try:
         run_one(spec, resolved, write_figures)
         return True
-    except ValueError as error:
+    except UsageError:  # the run's own refusals before any work (a changed config, a locked run): exit 2
+        raise
+    except ValueError as error:  # raised while working: the work failed (exit 1), in one line
         if resolved["debug"]:
             raise
-        raise UsageError(str(error)) from None  # the command prints it in one line
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
     except OSError as error:  # a read-only or full results disk: say so in one line; finished runs stay intact
         if resolved["debug"]:
             raise

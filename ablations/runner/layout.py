@@ -12,6 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+from ablations.errors import UsageError
+
 CONFIG, ENVIRONMENT, TIMING = "config.json", "environment.json", "timing.json"
 MEASUREMENTS, VERDICT, REFERENCE = "measurements.json", "verdict.json", "reference.json"
 
@@ -25,8 +27,11 @@ def write(run_dir: Path, name: str, value: dict) -> None:
     """Whole or not at all (written beside, then renamed): a stop mid-write never leaves half a verdict."""
     path = Path(run_dir) / name
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=1))
-    partial.replace(path)
+    try:
+        partial.write_text(json.dumps(value, indent=1))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -48,7 +53,7 @@ def refuse_old_checkpoints(run_dir: Path) -> None:
     one; say so rather than retrain it from step 0 over its metrics."""
     old = sorted(str(p) for p in Path(run_dir).glob("*/ckpt") if p.is_dir())
     if old:
-        raise ValueError(f"{run_dir} holds checkpoints of the previous layout ({', '.join(old)}); finish it with "
+        raise UsageError(f"{run_dir} holds checkpoints of the previous layout ({', '.join(old)}); finish it with "
                          "the lab version that started it, or pass run_name=<new> for a fresh run")
 
 

@@ -92,8 +92,9 @@ def train_pair(trainers: list[VariantTrainer], s: TrainSettings, checkpoints: Ru
     finally:
         for t in trainers:
             t.bar.close()
-    if stopping and step < s.steps:
-        raise Stopped(f"stopped at step {step} by {stop.signal or 'a signal to another process'}; checkpoint saved")
+    if stopping:  # also at the last step: the training is saved, measuring waits for the rerun
+        raise Stopped(f"stopped at step {step} of {s.steps} by {stop.signal or 'a signal to another process'}; "
+                      "checkpoint saved")
     return states
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from ablations.errors import UsageError
 from model import GPT, GPTConfig
 
-FLOAT32 = 4  # bytes; parameters, optimizer state and activations are float32 (bfloat16 only computes)
+FLOAT32 = 4  # bytes: parameters and optimizer state are float32 whatever model.dtype computes in
 STATE_COPIES = 4  # parameters, their gradients, and AdamW's two moments
 
 
@@ -40,12 +40,15 @@ def parameter_bytes(cfg: GPTConfig) -> int:
 def activation_bytes(cfg: GPTConfig, batch: int, seq_len: int, every_layer: bool) -> int:
     """One forward pass over [batch, seq_len]: per layer the residual stream, its norm, q, k, v, the attention output
     and the feed-forward's hidden layer (before and after its activation), the attention scores and weights, and
-    the logits with their softmax. every_layer: all layers' at once, as the backward pass keeps them; else one
-    layer's (an evaluation frees each layer's when the next one starts). A lower bound of the compiled program's:
-    XLA adds temporaries."""
+    the logits with their softmax, in the compute dtype. every_layer: all layers' at once, as the backward pass
+    keeps them; else one layer's (an evaluation frees each layer's when the next one starts). A lower bound of the
+    compiled program's: XLA adds temporaries. The scores are counted for the einsum kernel alone (a fused kernel
+    may never hold them)."""
     tokens = batch * seq_len
-    layer = tokens * (6 * cfg.d_model + 2 * cfg.d_ff) + 2 * batch * cfg.n_heads * seq_len ** 2
-    return FLOAT32 * ((cfg.n_layers if every_layer else 1) * layer + 2 * tokens * cfg.vocab_size)
+    scores = 2 * batch * cfg.n_heads * seq_len ** 2 if cfg.attention == "einsum" else 0
+    layer = tokens * (6 * cfg.d_model + 2 * cfg.d_ff) + scores
+    itemsize = jnp.dtype(cfg.dtype).itemsize
+    return itemsize * ((cfg.n_layers if every_layer else 1) * layer + 2 * tokens * cfg.vocab_size)
 
 
 def describe(cfg: GPTConfig) -> str:
