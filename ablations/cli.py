@@ -7,7 +7,7 @@ the valid choices) before anything is written or compiled; 130 stopped by Ctrl-C
 finished lost (the same command resumes). A traceback is only ever a bug in the lab.
 
 Each command imports this module first: from then on a stop while the rest of the command is still importing
-(JAX, Hydra: seconds) is one line too (`stopped_while_starting`)."""
+(JAX, Hydra: seconds) is one line too (`exit_while_starting`)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
@@ -59,26 +60,25 @@ def usage_errors() -> tuple[type, ...]:
     return UsageError, DataError
 
 
-def stop_line(stop: KeyboardInterrupt) -> str:
-    name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+def stop_line(name: str) -> str:
     return (f"stopped by {name} before the command finished; what had finished is kept, and the same command "
             "resumes from it")
 
 
-def stopped_while_starting(kind, value, traceback):
-    """sys.excepthook: a stop that reaches the top (the command still importing) is one line. Python then ends a
-    Ctrl-C's process by SIGINT (a shell reads 130); SIGTERM's exits 130 here (Python does so for Ctrl-C alone)."""
-    if issubclass(kind, KeyboardInterrupt):
-        print(f"error: {stop_line(value)}", file=sys.stderr, flush=True)
-        if issubclass(kind, Terminated):
-            os._exit(EXIT_INTERRUPTED)  # nothing to clean up: the command had not started
-        return
-    sys.__excepthook__(kind, value, traceback)
+def exit_while_starting(signum, frame):
+    """Ctrl-C or SIGTERM while the command is still importing: nothing is written yet, so the process ends here,
+    in one line. (Raising KeyboardInterrupt would not do: an import may be inside a garbage-collection callback of
+    JAX's, where Python ignores any exception, and the command would go on.)"""
+    os.write(2, f"error: {stop_line('SIGTERM' if signum == signal.SIGTERM else 'Ctrl-C')}\n".encode())
+    os._exit(EXIT_INTERRUPTED)
 
 
-sys.excepthook = stopped_while_starting
-if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGTERM, raise_terminated)
+# Only where a command runs as the program (`python -m ablations.<command>`), not where one is merely imported
+# (the tests, a notebook): guarded() takes over once the command's main starts.
+if Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent and \
+        threading.current_thread() is threading.main_thread():
+    for starting in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(starting, exit_while_starting)
 
 
 @contextlib.contextmanager
@@ -88,18 +88,21 @@ def guarded() -> Iterator[None]:
     its own, runner.stopping) becomes one line and EXIT_INTERRUPTED. Whatever had finished is on disk: results
     are written whole or not at all (runner.layout), so the same command resumes."""
     in_main_thread = threading.current_thread() is threading.main_thread()  # where Python lets a handler be set
-    previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
+    handlers = {signal.SIGTERM: raise_terminated}
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a job started in the background ignores Ctrl-C
+        handlers[signal.SIGINT] = signal.default_int_handler
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()} if in_main_thread else {}
     try:
         yield
     except KeyboardInterrupt as stop:
-        fail(stop_line(stop), EXIT_INTERRUPTED)
+        fail(stop_line("SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"), EXIT_INTERRUPTED)
     except Exception as error:
         if isinstance(error, usage_errors()):
             fail(error)
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(command: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
