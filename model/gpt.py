@@ -12,7 +12,8 @@ import jax.numpy as jnp
 
 from model.config import GPTConfig
 
-INIT = nn.initializers.normal(stddev=0.02)
+INIT_STD = 0.02  # every weight's initialisation std: embeddings, the learned position table, the dense kernels
+INIT = nn.initializers.normal(stddev=INIT_STD)
 
 
 def positions_from_mask(pad_mask: jax.Array) -> jax.Array:
@@ -177,7 +178,10 @@ class GPT(nn.Module):
             # Mistake 7 runs this past the table: JAX raises no IndexError, mode="clip" makes the silent clamp explicit
             x = x + jnp.take(self.pos_table, positions, axis=0, mode="clip").astype(x.dtype)
         elif self.cfg.position_kind == "sinusoidal":
-            x = x + sinusoidal(positions, self.cfg.d_model).astype(x.dtype)
+            # RMS INIT_STD (sin/cos alone: 1/sqrt(2)), the scale of the token embeddings and the learned table at init,
+            # so the position scheme is compared, not its amplitude (Vaswani et al.'s sqrt(d_model) embedding scale
+            # would, with the tied 0.02 init, still leave the codes ~4x larger than the tokens)
+            x = x + (INIT_STD * math.sqrt(2) * sinusoidal(positions, self.cfg.d_model)).astype(x.dtype)
         return x
 
     def logits(self, x):

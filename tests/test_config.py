@@ -24,7 +24,7 @@ def test_defaults_are_the_dataclasses_defaults():
     """The schema takes the training, model and synthetic-source defaults from the dataclasses the code runs with."""
     base = resolve(composed(["mistake=all"]))
     train = dataclasses.asdict(TrainSettings())
-    assert base["steps"] == train.pop("steps") and base["train"] == train
+    assert base["steps"] == train.pop("steps") and base["train"] == {**train, "lr_grid": list(train["lr_grid"])}
     assert all(base["model"][key] == getattr(GPTConfig(), key) for key in base["model"])
     assert all(base["data"][key] == value for key, value in dataclasses.asdict(SyntheticSpec()).items())
     assert set(groups()["model"]) == {"tiny", "nanogpt_cpu", "gpt2_small"}

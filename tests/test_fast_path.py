@@ -6,12 +6,12 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import ROOT
 
-from ablations.runner.training import TrainSettings, data_mesh, init_state, layer_groups, make_train_chunk, seed_slice
+from ablations.runner.training import (Members, TrainSettings, data_mesh, init_state, layer_groups, make_train_chunk,
+                                       seed_slice)
 from model import GPTConfig
 
 SETTINGS = TrainSettings(steps=40, batch_size=8, seq_len=16, warmup=2, log_every=4, eval_every=4, ckpt_every=4)
@@ -23,7 +23,7 @@ def losses(cfg: GPTConfig, chunks: int, mesh=None, seeds=(0, 1)):
     chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1, mesh)
     out = []
     for i in range(chunks):
-        state, metrics = chunk(state, TOKENS, jnp.array(seeds), i * SETTINGS.log_every)
+        state, metrics = chunk(state, TOKENS, Members.of(SETTINGS, seeds).arrays(), i * SETTINGS.log_every)
         out.append(np.asarray(metrics["train_ce"]))
     return np.array(out), chunk
 
@@ -100,7 +100,7 @@ def test_memory_does_not_grow_with_steps():
     cfg = GPTConfig(vocab_size=20, d_model=16, n_heads=2, n_layers=1, max_len=16)
     state = init_state(cfg, SETTINGS, [0, 1])
     chunk = make_train_chunk(cfg, SETTINGS, layer_groups(seed_slice(state["params"], 0)), 1)
-    seeds = jnp.array([0, 1])
+    seeds = Members.of(SETTINGS, [0, 1]).arrays()
     for i in range(20):  # warm up: compilation and allocator pools
         state, metrics = chunk(state, TOKENS, seeds, i * SETTINGS.log_every)
     jax.device_get(metrics)

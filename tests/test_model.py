@@ -205,6 +205,25 @@ def test_position_overflow_clamps_to_last_row():
     np.testing.assert_allclose(emb[2], np.asarray(params["params"]["embed"]["embedding"])[5] + table[7], atol=1e-7)
 
 
+@pytest.mark.parametrize("d", [64, pytest.param(32, marks=pytest.mark.slow)])
+def test_position_codes_start_at_the_token_embeddings_scale(d):
+    """At init, sinusoidal codes and the learned table both add about as much as a token embedding (norm ratio
+    per position, mean over the batch, in [0.5, 2]), so mistake 7's fixes compare schemes, not amplitudes;
+    RoPE adds nothing to the embeddings."""
+    tokens = jnp.asarray(random_tokens(11, (8, T)))
+    positions = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32), tokens.shape)
+    for position in ("sinusoidal", "learned", "rope"):
+        cfg = cfg_with(position=position, d_model=d)
+        params = params_for(cfg)
+        plain = np.asarray(params["params"]["embed"]["embedding"])[np.asarray(tokens)]  # [B, T, d]
+        codes = np.asarray(GPT(cfg).apply(params, tokens, positions, method=GPT.embed_tokens)) - plain
+        if position == "rope":
+            np.testing.assert_array_equal(codes, 0)
+            continue
+        ratio = (np.linalg.norm(codes, axis=-1) / np.linalg.norm(plain, axis=-1)).mean(axis=0)  # [T]
+        assert ((0.5 <= ratio) & (ratio <= 2)).all(), (position, ratio)
+
+
 # ---------------------------------------------------------------- 6. gradient through argmax
 
 

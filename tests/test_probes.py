@@ -39,6 +39,34 @@ def test_causality_is_zero_for_a_causal_model_and_positive_for_one_that_sees_the
     assert probes.causality(LEAKY, inputs())["causal_leak"] > 0.01
 
 
+def ordinary_loss(lm: probes.LanguageModel, data: probes.ProbeInputs) -> float:
+    return float(probes.token_losses(lm.forward(data.inputs, None), data.targets).mean())
+
+
+def test_prefix_loss_equals_the_ordinary_loss_for_a_causal_model_and_differs_for_one_that_sees_the_future():
+    data = inputs()
+    assert abs(probes.prefix_loss(CAUSAL, data)["prefix_val_loss"] - ordinary_loss(CAUSAL, data)) < 1e-5
+    assert abs(probes.prefix_loss(LEAKY, data)["prefix_val_loss"] - ordinary_loss(LEAKY, data)) > 1e-3
+
+
+@pytest.mark.slow  # a forward per prefix length: T compiles per model
+@pytest.mark.parametrize("norm_wrong_axis", [False, True])
+def test_prefix_loss_of_the_labs_gpt_is_its_ordinary_loss_unless_its_norm_leaks_the_future(norm_wrong_axis):
+    import jax
+    import jax.numpy as jnp
+
+    from model import GPT, GPTConfig, Mistakes, make_forward
+
+    cfg = GPTConfig(vocab_size=V, d_model=16, n_heads=2, n_layers=2, max_len=T,
+                    mistakes=Mistakes(norm_wrong_axis=norm_wrong_axis))
+    params = GPT(cfg).init(jax.random.key(0), jnp.zeros((1, T), jnp.int32))
+    forward = make_forward(cfg)
+    lm = model(lambda tokens, mask: forward(params, jnp.asarray(tokens), mask))
+    data = inputs()
+    gap = abs(probes.prefix_loss(lm, data)["prefix_val_loss"] - ordinary_loss(lm, data))
+    assert gap > 1e-3 if norm_wrong_axis else gap < 1e-4, gap
+
+
 def test_left_padding_moves_each_row_right_behind_pad_tokens():
     tokens, mask = probes.left_padded(np.array([[1, 2, 3, 4], [5, 6, 7, 8]]), np.array([4, 2]), pad_id=0)
     assert tokens.tolist() == [[1, 2, 3, 4], [0, 0, 5, 6]]

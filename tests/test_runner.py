@@ -35,7 +35,8 @@ def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_sui
             assert claim["n"] == 2 and len(claim["ci"]) == 2 and len(claim["differences"]) == 2 and "p" in claim
     measured = json.loads((run / "measurements.json").read_text())
     assert list(measured) == list(spec.variants)
-    for key in ("val_loss_at_25", "val_loss_at_50", "val_loss_auc", "steps_to_floor"):
+    for key in ("val_loss_at_25", "val_loss_at_50", "val_loss_auc", "steps_to_floor", "grad_depth_ratio",
+                "grad_depth_ratio_median"):
         assert all(key in m for m in measured["correct"])
     for name in ("loss", "grad_norms", "symptom", "claims"):
         for ext in ("png", "svg"):

@@ -1,7 +1,7 @@
 """Mistake 1: pre-norm vs post-norm confusion (LayerNorm after the residual add, as in the original transformer)."""
 from ablations.audit import measurements
 from ablations.audit.detectors import Detector
-from ablations.catalogue.schema import DEPTHS, NATS, Axis, Claim, Mistake, Study
+from ablations.catalogue.schema import DEEP_LR_GRID, DEPTHS, NATS, Axis, Claim, Mistake, Study
 from ablations.science.rules import Effect
 
 MISTAKE = Mistake(
@@ -10,7 +10,7 @@ MISTAKE = Mistake(
         Claim("post-norm trains worse than pre-norm (deep stack, no warmup; mean validation loss over training)",
               Effect("val_loss_auc", NATS, "nats/token")),
     ),
-    settings={"model.n_layers": 8, "train.lr": 3e-3, "train.warmup": 0},
+    settings={"model.n_layers": 8, "train.lr": 3e-3, "train.warmup": 0}, lr_grid=DEEP_LR_GRID,
     # block gradient ratio at the measurement's depth: correct 1.0..1.33, post-norm 19.9..25.2
     detector=Detector(measurements.gradient_flatness, 5.0, fires_above=True, calibrated=(1.33, 19.9)),
     studies=(

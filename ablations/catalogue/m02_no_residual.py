@@ -1,7 +1,7 @@
 """Mistake 2: blocks without residual additions."""
 from ablations.audit import measurements
 from ablations.audit.detectors import Detector
-from ablations.catalogue.schema import DEEP, DECADE, NATS, Axis, Claim, Mistake, Study
+from ablations.catalogue.schema import DEEP, DEEP_LR_GRID, DECADE, NATS, Axis, Claim, Mistake, Study
 from ablations.science.rules import Effect
 
 MISTAKE = Mistake(
@@ -9,10 +9,10 @@ MISTAKE = Mistake(
     claims=(
         Claim("a deep transformer without residuals does not train (final validation loss)",
               Effect("val_loss", NATS, "nats/token")),
-        Claim("its gradients vanish towards the input (log10 first/last block gradient norm, first logged step)",
-              Effect("grad_depth_ratio", DECADE, "decades", higher=False)),
+        Claim("its gradients vanish towards the input (log10 first/last block gradient norm, median over logged steps)",
+              Effect("grad_depth_ratio_median", DECADE, "decades", higher=False)),
     ),
-    settings=DEEP, symptom_plot="grad_depth_ratio",
+    settings=DEEP, lr_grid=DEEP_LR_GRID, symptom_plot="grad_depth_ratio_median",
     # correct >= 4.16, no residual <= 0.105; below 1 the own token has no privileged path
     detector=Detector(measurements.own_token_say, 1.0, fires_above=False, calibrated=(4.16, 0.105)),
     studies=(

@@ -11,7 +11,9 @@ MISTAKE = Mistake(
               Invariant("causal_leak", LOGIT_TOL), source="lab"),
         Claim("the leak lets the model cheat: its validation loss falls below the correct model's",
               Effect("val_loss", NATS, "nats/token", higher=False), source="lab"),
+        Claim("scored honestly, each position from its prefix alone, the leaking model is worse than the correct one",
+              Effect("prefix_val_loss", NATS, "nats/token"), source="lab"),
     ),
-    probes=("causality", "cache"), symptom_plot="causal_leak",
+    probes=("causality", "cache", "prefix"), symptom_plot="causal_leak",
     detector=Detector(measurements.future_leak, LEAK, fires_above=True, calibrated=(0.0, 0.645)),
 )

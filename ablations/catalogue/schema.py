@@ -12,6 +12,10 @@ from ablations.audit.detectors import Detector
 # Settings chosen so that the *correct* variant reliably trains near the entropy floor (never by looking at the
 # broken variant): 8 layers need a lower learning rate than the default.
 DEEP = {"model.n_layers": 8, "train.lr": 3e-3}
+# Learning-rate grids (comparison=best_lr), declared before any run of them: log-spaced by sqrt(10) around the rate
+# each depth's correct model was set at (1e-2 for the default 2 layers, 3e-3 for 8), one step above, two below.
+LR_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
+DEEP_LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
 DEPTHS = (2, 4, 8, 16)  # the depth axis of the studies that ask from what depth a mistake matters
 LOGIT_TOL = 1e-3  # float32 reorderings move logits by ~1e-6; a real leak or mismatch moves them by > 1e-2
 # Practical margins, one per unit: an effect smaller than this is not worth a reader's attention.
@@ -66,6 +70,7 @@ class Mistake:
     refuses: dict = dataclasses.field(default_factory=dict)  # dotted key -> (value this mistake cannot run with, why)
     broken: dict = dataclasses.field(default_factory=dict)  # dotted settings of the broken variant alone (may
     # interpolate the run's config, OmegaConf's way: "${data.tiny_vocab_size}")
+    lr_grid: tuple[float, ...] = LR_GRID  # comparison=best_lr: every variant trains at each, compared at its best
     detector: Detector | None = None  # the audit's detector (None: `python -m ablations.check` says "not calibrated")
     studies: tuple[Study, ...] = ()
 

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 from ablations.perf import step_profile
 from ablations.runner.config import CONF_DIR
 from ablations.runner.memory import machine_memory
-from ablations.runner.training import TrainSettings, init_state, layer_groups, make_train_chunk, seed_slice
+from ablations.runner.training import Members, TrainSettings, init_state, layer_groups, make_train_chunk, seed_slice
 from model import GPTConfig, Mistakes, n_params
 from model.config import ATTENTION_KERNELS
 from model.gpt import fused_kernel
@@ -190,7 +190,7 @@ def compile_bench(bench: Bench) -> Compiled:
     state = init_state(bench.model, s, seeds)
     chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
     tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
-    seed_array = jnp.asarray(seeds)
+    seed_array = Members.of(s, seeds).arrays()
     tic = time.perf_counter()
     program = chunk.lower(state, tokens, seed_array, 0).compile()
     return Compiled(bench, program, state, tokens, seed_array, n_params(seed_slice(state["params"], 0)),

@@ -2,7 +2,9 @@
 
 Per run: paired loss curves with a seed band (seeds of a correct variant that had not converged marked),
 gradient norm by layer over training, the mistake's own symptom plot, and its claims (effect and 95%
-interval in units of the margin, coloured by outcome); each as PNG and SVG under <run_dir>/figures/."""
+interval in units of the margin, coloured by outcome); on a learning-rate grid, the final loss of every variant
+against the learning rate, and the other figures at each variant's chosen rate. Each as PNG and SVG under
+<run_dir>/figures/."""
 from __future__ import annotations
 
 import json
@@ -250,14 +252,56 @@ def symptom_metric(spec, measured: dict) -> str:
     return next((m for m in (spec.symptom_plot, *(c.rule.metric for c in spec.claims)) if m in present), "val_loss")
 
 
+def lr_sensitivity(selection: dict, title: str):
+    """Final loss against the peak learning rate, every variant, on the selection split (where the rate is chosen)
+    and the validation split (where claims are measured): each seed a dot, the mean a line, the chosen rate ringed,
+    a diverged seed marked at the top of its panel."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), sharey=True, layout="constrained")
+    variants = list(selection["variants"])
+    for ax, key, split in zip(axes, ("selection_loss", "val_loss"), ("selection split (chooses)",
+                                                                      "validation split (claims)")):
+        for variant in variants:
+            choice, tint = selection["variants"][variant], color(variant, variants)
+            lrs = np.array([entry["lr"] for entry in choice["by_lr"]])
+            values = np.array([entry[key] for entry in choice["by_lr"]], float)  # [lrs, seeds]
+            with np.errstate(invalid="ignore"):
+                ax.plot(lrs, np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1), color=tint,
+                        lw=width(variant), label=variant)
+            for lr, seeds in zip(lrs, values):
+                ax.scatter(np.full(seeds.size, lr), seeds, color=tint, s=10, alpha=0.6, zorder=3)
+            best = list(lrs).index(choice["chosen"])
+            ax.scatter([lrs[best]], [np.nanmean(values[best])], s=120, facecolors="none", edgecolors=tint, lw=1.5,
+                       zorder=4)
+            diverged = [lr for lr, entry in zip(lrs, choice["by_lr"]) if any(d >= 0 for d in entry["diverged"])]
+            if diverged:
+                ax.scatter(diverged, [1.0] * len(diverged), transform=ax.get_xaxis_transform(), marker="x",
+                           color=tint, clip_on=False, label=f"{variant}: a seed diverged")
+        ax.set_xscale("log")
+        ax.set(xlabel="peak learning rate", title=split)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("final cross-entropy (nats/token)")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"{title}: final loss against learning rate (ringed: the rate each variant is compared at)",
+                 fontsize=10)
+    return fig
+
+
+def at_chosen_rate(rows: list[dict], peak_lr) -> list[dict]:
+    """A grid variant's log rows at its chosen rate (every row without a grid)."""
+    return rows if peak_lr is None else [r for r in rows if r.get("peak_lr") == peak_lr]
+
+
 def write_figures(spec, run_dir: Path) -> list[Path]:
     """Every figure of one run of `spec` (its catalogue entry), from the run's saved files."""
     run_dir = Path(run_dir)
     config, measured, verdict = (layout.read(run_dir, name) for name in (layout.CONFIG, layout.MEASUREMENTS,
                                                                           layout.VERDICT))
-    metrics = {v: read_jsonl(layout.metrics_file(run_dir / v)) for v in measured}
     title = f"Mistake {spec.number} ({spec.name})"
-    return (save(loss_curves(run_dir, metrics, measured, title), run_dir, "loss")
+    chosen = verdict.get("learning_rates", {}).get("chosen", {})
+    metrics = {v: at_chosen_rate(read_jsonl(layout.metrics_file(run_dir / v)), chosen.get(v)) for v in measured}
+    sensitivity = ([] if not chosen else
+                   save(lr_sensitivity(layout.read(run_dir, layout.LEARNING_RATES), title), run_dir, "lr_sensitivity"))
+    return sensitivity + (save(loss_curves(run_dir, metrics, measured, title), run_dir, "loss")
             + save(grad_heatmaps(run_dir, metrics, title), run_dir, "grad_norms")
             + save(symptom(run_dir, measured, symptom_metric(spec, measured), title, config["train"]["seq_len"]),
                    run_dir, "symptom")

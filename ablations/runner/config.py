@@ -52,17 +52,18 @@ def register(mistakes) -> None:
     store.store(name="lab_schema", node=LabConfig)
     for spec in mistakes:
         store.store(group="mistake", name=spec.name, package="_global_",
-                    node={"mistake": spec.name, **nested(spec.settings)})
+                    node={"mistake": spec.name, **nested(spec.settings), "declared": {"lr_grid": list(spec.lr_grid)}})
     store.store(group="mistake", name="all", package="_global_", node={"mistake": "all"})
     _MISTAKES.extend(spec.name for spec in mistakes)
 
 
 def groups() -> dict[str, tuple[str, ...]]:
-    """The options of each config group: the YAML presets of `data` and `model`, and the registered mistakes."""
+    """The options of each config group: the YAML presets of `data`, `model` and `comparison`, and the mistakes."""
     if not _MISTAKES:
         raise RuntimeError("ablations.runner.config.register(catalogue.MISTAKES) must run before composing")
     presets = lambda group: tuple(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))  # noqa: E731
-    return {"data": presets("data"), "model": presets("model"), "mistake": ("all", *_MISTAKES)}
+    return {"data": presets("data"), "model": presets("model"), "comparison": presets("comparison"),
+            "mistake": ("all", *_MISTAKES)}
 
 
 def composed(overrides: list[str]) -> DictConfig:
@@ -108,6 +109,9 @@ def check_overrides(argv: list[str]) -> None:
         if key in options:
             check_choices(key, override.value(), options[key])
             continue
+        if key.startswith("declared."):
+            raise UsageError(f"{text}: declared.* is what the mistake's catalogue entry declares, not a setting; "
+                             "to train at other learning rates give train.lr_grid=[...]")
         if key not in base:
             near = difflib.get_close_matches(key, base, n=3)
             raise UsageError(f"unknown config key {key!r}; " + (f"did you mean {', '.join(near)}?" if near else
@@ -208,6 +212,9 @@ def validate(spec, resolved: dict) -> None:
                          f"(train.seq_len={seq_len}): a factor above 1, e.g. 2.0")
     if not 0 < probe["padding_share"] < 1:
         raise UsageError(f"probe.padding_share={probe['padding_share']} must lie between 0 and 1 (exclusive)")
+    if settings.lr_grid and not resolved["data"]["selection_share"] > 0:
+        raise UsageError(f"train.lr_grid={list(settings.lr_grid)} needs a selection split to choose on: "
+                         "data.selection_share=<share of the validation split, e.g. 0.5> (comparison=best_lr sets it)")
     if resolved["seeds"] < 1:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
     if resolved["seed"] < 0:
@@ -244,6 +251,8 @@ def check_data_settings(data: dict) -> None:
             raise UsageError(f"data.{key}={data[key]} must be at least 2 (<unk> and one symbol)")
     if not 0 < data["val_fraction"] < 1:
         raise UsageError(f"data.val_fraction={data['val_fraction']} must lie between 0 and 1 (exclusive)")
+    if not 0 <= data["selection_share"] < 1:
+        raise UsageError(f"data.selection_share={data['selection_share']} must lie in [0, 1) (0: no selection split)")
     if data["n_blocks"] < 1:
         raise UsageError(f"data.n_blocks={data['n_blocks']} must be a positive integer")
     try:

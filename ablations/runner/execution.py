@@ -25,6 +25,7 @@ from ablations.runner.provenance import environment
 from ablations.runner.reference import print_reference_comparison
 from ablations.runner.stopping import Stopped
 from ablations.runner.tracking import MetricsSink, NullSink
+from ablations.science import learning_rates
 from ablations.science.verdict import claim_line
 
 WriteFigures = Callable[[object, Path], object]  # (catalogue entry, run directory) -> the figures written
@@ -135,6 +136,8 @@ def resume_command() -> str:
 
 def print_verdict(spec, verdict: dict) -> None:
     print(f"{spec.name}: {verdict['verdict']}")
+    if "learning_rates" in verdict:
+        print(f"   {learning_rates.describe(verdict['learning_rates'])}")
     for claim in verdict["claims"]:
         print(f"   {claim_line(claim)}")
 

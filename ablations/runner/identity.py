@@ -10,10 +10,12 @@ from pathlib import Path
 from ablations.errors import UsageError
 from ablations.runner.config import dotted_keys
 
-RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug")
+# where results go and how they are shown; and `declared`, the catalogue's declarations, which a run uses only through
+# the keys they set (comparison=best_lr: train.lr_grid), which are part of its identity
+RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug", "declared")
 
 # Keys added to the config after runs were committed, each with the value that does what the code did before it.
-ADDED_LATER = {"model.attention": "einsum"}
+ADDED_LATER = {"model.attention": "einsum", "train.lr_grid": [], "data.selection_share": 0.0}
 
 
 def identity(resolved: dict) -> dict:

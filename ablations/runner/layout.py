@@ -3,6 +3,7 @@ that reads or writes results (the runner, the reporting, the study points) names
 
     <results_dir>/<mistake>/<hash or run_name>/    one run (runner.identity.run_directory names it)
         config.json  environment.json  timing.json  measurements.json  verdict.json  reference.json
+        learning_rates.json (on a learning-rate grid)
         ckpt/<step>/<variant>/  <variant>/metrics.jsonl  <variant>/wandb/  figures/<name>.png|svg
     <results_dir>/studies/<study>/study.json, figures/   and each point's run under <mistake>/<hash>/
 """
@@ -16,6 +17,7 @@ from ablations.errors import UsageError
 
 CONFIG, ENVIRONMENT, TIMING = "config.json", "environment.json", "timing.json"
 MEASUREMENTS, VERDICT, REFERENCE = "measurements.json", "verdict.json", "reference.json"
+LEARNING_RATES = "learning_rates.json"  # a grid's choice: every variant's losses at every rate, and the rate chosen
 
 
 def read(run_dir: Path, name: str) -> dict:

@@ -14,25 +14,30 @@ import data as data_lib
 from ablations.runner import hosts
 from ablations.runner.checkpoints import RunCheckpoints
 from ablations.runner.stopping import StopRequest, Stopped
-from ablations.runner.training import (TrainSettings, data_mesh, init_state, layer_groups, make_eval, make_train_chunk,
-                             replicate, seed_slice)
+from ablations.runner.training import (Members, TrainSettings, data_mesh, init_state, layer_groups, make_eval,
+                                       make_train_chunk, replicate, seed_slice)
 from model import GPTConfig
 
 
 class VariantTrainer:
-    """One variant's compiled training chunk, evaluation, data and progress bar; every seed trains together."""
+    """One variant's compiled training chunk, evaluation, data and progress bar; every seed (at every learning rate
+    of a grid) trains together. With a selection split, each evaluation also scores it: the split on which a grid
+    chooses the variant's learning rate, apart from the one its claims are measured on."""
 
     def __init__(self, name: str, model_cfg: GPTConfig, tokens: data_lib.TokenData, sink, s: TrainSettings,
-                 seeds: list[int], bar_label: str, bar_position: int):
+                 seeds: list[int], bar_label: str, bar_position: int, selection: np.ndarray | None = None):
         self.name, self.sink, self.s, self.seeds = name, sink, s, seeds
-        self.initial = init_state(model_cfg, s, seeds)
+        self.members = Members.of(s, seeds)
+        self.initial = init_state(model_cfg, s, list(self.members.seeds))
         self.groups = layer_groups(seed_slice(self.initial["params"], 0))
         self.mesh = data_mesh(s.batch_size)
         self.chunk = make_train_chunk(model_cfg, s, self.groups, tokens.align, self.mesh)
         self.evaluate = make_eval(model_cfg)
         self.val_inputs, self.val_targets = data_lib.eval_windows(tokens.val, s.eval_windows, s.seq_len, tokens.align)
+        self.selection_windows = None if selection is None else data_lib.eval_windows(
+            selection, s.eval_windows, s.seq_len, tokens.align)
         self.train_tokens = replicate(jax.numpy.asarray(tokens.train), self.mesh)
-        self.seed_array = replicate(jax.numpy.asarray(seeds), self.mesh)
+        self.member_arrays = replicate(self.members.arrays(), self.mesh)
         quiet = {} if hosts.writes() else {"disable": True}  # else tqdm's defaults (and TQDM_* settings) hold
         self.bar = tqdm(total=s.steps, desc=bar_label, unit="step", dynamic_ncols=True, position=bar_position, **quiet)
 
@@ -44,15 +49,23 @@ class VariantTrainer:
     def train_chunk(self, state: dict, chunk_start: int) -> tuple[dict, list[dict]]:
         """One chunk of `log_every` steps of every seed, and its log rows (one host sync)."""
         tic = time.perf_counter()
-        state, metrics = self.chunk(state, self.train_tokens, self.seed_array, chunk_start)
+        state, metrics = self.chunk(state, self.train_tokens, self.member_arrays, chunk_start)
         metrics = jax.device_get(metrics)
-        tokens_per_s = self.s.log_every * self.s.batch_size * self.s.seq_len * len(self.seeds) / (
+        tokens_per_s = self.s.log_every * self.s.batch_size * self.s.seq_len * len(self.members) / (
             time.perf_counter() - tic)
         step = chunk_start + self.s.log_every
         evaluated = step % self.s.eval_every == 0 or step == self.s.steps  # the final loss is the last step's
         val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if evaluated else None
-        return state, [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
-                       for i, seed in enumerate(self.seeds)]
+        chosen_on = (self.evaluate(state["params"], *self.selection_windows)
+                     if evaluated and self.selection_windows is not None else None)
+        rows = [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
+                for i, seed in enumerate(self.members.seeds)]
+        for i, row in enumerate(rows):
+            if self.members.grid:
+                row["peak_lr"] = self.members.peak_lrs[i]
+            if chosen_on is not None:
+                row["selection_loss"] = float(chosen_on[i])
+        return state, rows
 
     def log(self, rows: list[dict]) -> None:
         self.sink.log(rows)

@@ -8,15 +8,17 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
+
 import data as data_lib
 from ablations.runner import hosts, layout, memory
 from ablations.runner.checkpoints import RunCheckpoints
 from ablations.runner.config import train_settings, variant_config, variant_model
 from ablations.runner.loop import VariantTrainer, train_pair
 from ablations.runner.stopping import StopRequest
-from ablations.runner.tracking import MetricsSink, NullSink, read_jsonl
-from ablations.runner.training import TrainSettings, seed_slice
-from ablations.science import measures
+from ablations.runner.tracking import MetricsSink, NullSink, member_of, read_jsonl
+from ablations.runner.training import Members, TrainSettings, seed_slice
+from ablations.science import learning_rates, measures
 from ablations.science import probes as probe_lib
 from ablations.science.verdict import decide
 from model import GPTConfig, Mistakes, generate, make_forward, n_params
@@ -30,6 +32,7 @@ class Corpus:
     oov_alphabet: int
     synthetic: data_lib.SyntheticSpec | None
     tokenizer: object
+    selection: np.ndarray | None = None  # the validation split's tail on which a grid chooses learning rates
 
 
 def load_corpus(cfg: dict) -> Corpus:
@@ -43,9 +46,12 @@ def load_corpus(cfg: dict) -> Corpus:
     synthetic = spec if cfg["source"] == "synthetic" and cfg["tokenizer"] == "char" else None
     align = data_lib.block_len(spec) if synthetic else 1
     train, val = data_lib.split_tokens(ids, cfg["val_fraction"], align)
+    selection = None
+    if cfg["selection_share"] > 0:  # claims are measured on the head of the validation split, choices made on its tail
+        val, selection = data_lib.split_tokens(val, cfg["selection_share"], align)
     tokens = data_lib.TokenData(train, val, tokenizer.vocab_size, tokenizer.unk_id, align)
     return Corpus(tokens, len(text.encode()) / len(ids), data_lib.oov_alphabet_size(text, tokenizer), synthetic,
-                  tokenizer)
+                  tokenizer, selection)
 
 
 def variant_corpora(spec, cfg: dict) -> dict[str, Corpus]:
@@ -67,7 +73,16 @@ def check_data(spec, cfg: dict) -> None:
     s = train_settings(cfg)
     corpora = variant_corpora(spec, cfg)
     for corpus in {id(c): c for c in corpora.values()}.values():
-        for split, tokens in (("train", corpus.tokens.train), ("validation", corpus.tokens.val)):
+        splits = [("train", corpus.tokens.train), ("validation", corpus.tokens.val)]
+        if corpus.selection is not None:
+            splits.append(("selection", corpus.selection))
+            try:
+                data_lib.eval_windows(corpus.selection, s.eval_windows, s.seq_len, corpus.tokens.align)
+            except ValueError as error:
+                raise ValueError(f"train.eval_windows={s.eval_windows} at data.selection_share="
+                                 f"{cfg['data']['selection_share']}: {error} of the selection split; lower "
+                                 "train.eval_windows or give more text") from None
+        for split, tokens in splits:
             if len(tokens) <= s.seq_len:
                 raise ValueError(f"the {split} split has {len(tokens)} tokens, too few for one window of "
                                  f"train.seq_len={s.seq_len}; give more text or a shorter train.seq_len")
@@ -78,7 +93,7 @@ def check_data(spec, cfg: dict) -> None:
                              f"probe.length_factor={cfg['probe']['length_factor']}): {error} of the validation split; "
                              "lower train.eval_windows or give more text") from None
     memory.check_training(variant_models(spec, cfg, corpora, s), s.batch_size, s.seq_len, s.eval_windows,
-                          cfg["seeds"])
+                          cfg["seeds"] * max(1, len(s.lr_grid)))
 
 
 def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.ProbeInputs:
@@ -153,7 +168,7 @@ def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
     trainers = [VariantTrainer(v.name, v.model_cfg, v.corpus.tokens, v.sink, s, seeds, f"{spec.name}:{v.name}",
-                               position) for position, v in enumerate(variants)]
+                               position, v.corpus.selection) for position, v in enumerate(variants)]
     checkpoints = RunCheckpoints(layout.checkpoint_dir(run_dir), s.ckpt_every)
     try:
         with StopRequest() as stop:
@@ -165,23 +180,43 @@ def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     checkpoints.close()
     if not hosts.writes():
         return None
-    measured = {v.name: measure_variant(spec, v, hosts.local_copy(states[v.name]), s, cfg["probe"], seeds)
-                for v in variants}
+    selection = choose_learning_rates(variants, s, seeds) if s.lr_grid else None
+    if selection is not None:
+        layout.write(run_dir, layout.LEARNING_RATES, selection)
+    chosen = lambda name: selection["variants"][name]["chosen"] if selection else None  # noqa: E731
+    measured = {v.name: measure_variant(spec, v, hosts.local_copy(states[v.name]), s, cfg["probe"], seeds,
+                                        chosen(v.name)) for v in variants}
     layout.write(run_dir, layout.MEASUREMENTS, measured)
     verdict = decide(spec, measured, variants[0].model_cfg)
+    if selection is not None:
+        verdict["learning_rates"] = learning_rates.summary(selection)
     layout.write(run_dir, layout.VERDICT, verdict)
     return verdict
 
 
-def measure_variant(spec, v: Variant, state: dict, s: TrainSettings, probe: dict,
-                    seeds: list[int]) -> list[dict]:
-    """Every seed's measurements, from its log and its trained parameters; summarised to W&B."""
+def choose_learning_rates(variants: list[Variant], s: TrainSettings, seeds: list[int]) -> dict:
+    """Each variant's learning rate, chosen on the selection split from its log (ablations.science.learning_rates)."""
+    choices = {v.name: learning_rates.choose(read_jsonl(layout.metrics_file(v.directory)), s.lr_grid, seeds)
+               for v in variants}
+    return {"rule": learning_rates.RULE, "grid": list(s.lr_grid), "seeds": seeds, "variants": choices}
+
+
+def measure_variant(spec, v: Variant, state: dict, s: TrainSettings, probe: dict, seeds: list[int],
+                    peak_lr: float | None = None) -> list[dict]:
+    """Every seed's measurements, from its log and its trained parameters (on a grid: at the learning rate chosen
+    for the variant, `peak_lr`); summarised to W&B."""
     rows = read_jsonl(layout.metrics_file(v.directory))
     inputs = probe_inputs(v.corpus, s, probe)
     floor = entropy_floor(v.corpus, inputs)
-    measured = [measure(spec, v.model_cfg, seed_slice(state["params"], i), [r for r in rows if r["seed"] == seed],
-                        s.steps, inputs, floor) for i, seed in enumerate(seeds)]
-    for seed, values in zip(seeds, measured):
-        v.sink.summarize(seed, {k: val for k, val in values.items() if isinstance(val, (int, float))})
+    members = Members.of(s, seeds)
+    wanted = [(seed, peak_lr) if members.grid else seed for seed in seeds]
+    measured = []
+    for member in wanted:
+        index = members.keys.index(member)
+        values = measure(spec, v.model_cfg, seed_slice(state["params"], index),
+                         [r for r in rows if member_of(r) == member], s.steps, inputs, floor)
+        measured.append({**values, "peak_lr": peak_lr} if members.grid else values)
+    for member, values in zip(wanted, measured):
+        v.sink.summarize(member, {k: val for k, val in values.items() if isinstance(val, (int, float))})
     v.sink.close()
     return measured

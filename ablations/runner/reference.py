@@ -28,15 +28,18 @@ def reference_run(run_dir: Path, resolved: dict) -> tuple[Path, list[str]] | Non
 
 def compare_measurements(mine: dict, reference: dict) -> dict:
     """Every number (or None: never reached the floor) of measurements.json ({variant: [per-seed {name: value}]})
-    against the reference's."""
-    pairs = [(f"{variant} seed #{i} {name}", value, reference[variant][i].get(name))
-             for variant, seeds in mine.items() if variant in reference
-             for i, values in enumerate(seeds) if i < len(reference[variant])
-             for name, value in values.items() if value is None or isinstance(value, (int, float))]
+    against the reference's; a measurement the lab added after the reference was made is counted apart (`newer`),
+    not as a difference."""
+    numbers = [(variant, i, name, value) for variant, seeds in mine.items() if variant in reference
+               for i, values in enumerate(seeds) if i < len(reference[variant])
+               for name, value in values.items() if value is None or isinstance(value, (int, float))]
+    pairs = [(f"{variant} seed #{i} {name}", value, reference[variant][i][name])
+             for variant, i, name, value in numbers if name in reference[variant][i]]
+    newer = sorted({name for variant, i, name, _ in numbers if name not in reference[variant][i]})
     differing = [(where, a, b) for where, a, b in pairs if a != b]
     gaps = [(abs(a - b), where, a, b) for where, a, b in differing
             if isinstance(a, (int, float)) and isinstance(b, (int, float))]
-    return {"compared": len(pairs), "differing": len(differing), "largest": max(gaps, default=None)}
+    return {"compared": len(pairs), "differing": len(differing), "largest": max(gaps, default=None), "newer": newer}
 
 
 def print_reference_comparison(run_dir: Path, resolved: dict) -> None:
@@ -55,8 +58,12 @@ def print_reference_comparison(run_dir: Path, resolved: dict) -> None:
         largest = f"; largest |difference| {gap[0]:.3g} ({gap[1]}: {gap[2]:.6g} vs {gap[3]:.6g})" if gap else ""
         line = (f"differs from the reference {where}: {result['differing']} of {result['compared']} measurements"
                 f"{largest}; verdict {'the same' if verdicts[0] == verdicts[1] else 'differs: ' + verdicts[1]}")
+    if result["differing"] == 0 and verdicts[0] != verdicts[1]:
+        line += f"; verdict differs: {verdicts[1]}"
     if newer_keys:
         line += f" (the reference predates {', '.join(newer_keys)})"
+    if result["newer"]:
+        line += f" (measured here, not in the reference: {', '.join(result['newer'])})"
     print(f"   reference: {line}")
     if not (run_dir / layout.REFERENCE).exists():
         layout.write(run_dir, layout.REFERENCE, {"reference": str(where), "predates": newer_keys, **result,

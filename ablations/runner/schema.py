@@ -43,6 +43,7 @@ class DataSection:
     tiny_vocab_size: Optional[int] = 16  # mistake 10's vocabulary (null: every character; catalogue/m10_tiny_vocab.py)
     n_blocks: int = 20000  # synthetic: blocks of (span fresh symbols | copy)
     val_fraction: float = 0.1
+    selection_share: float = 0.0  # of the validation split: its tail, held out for choosing learning rates (0: none)
     alphabet_size: int = SyntheticSpec.alphabet_size
     span: int = SyntheticSpec.span
     zipf_exponent: float = SyntheticSpec.zipf_exponent
@@ -52,6 +53,11 @@ class DataSection:
 class ProbeSection:  # settings of the symptom probes measured on trained pairs (ablations.science.probes)
     length_factor: float = 2.0  # position_overflow: evaluate on windows this many times the training length
     padding_share: float = ProbeInputs.padding_share  # padding_mask: its rows' left padding cycles over [0, this share)
+
+
+@dataclasses.dataclass
+class DeclaredSection:  # what the chosen mistake's catalogue entry declares, set by the `mistake` group; not settings
+    lr_grid: list = dataclasses.field(default_factory=list)  # comparison=best_lr trains every variant at each rate
 
 
 @dataclasses.dataclass
@@ -93,6 +99,7 @@ class LabConfig:
     run_name: Any = None  # default: a hash of the resolved config, so the same command resumes the same run
     dry_run: bool = False  # print what each job would run (and where) without training
     debug: bool = False  # true: library logs (orbax, absl, asyncio) and full tracebacks, not one-line errors
+    declared: DeclaredSection = dataclasses.field(default_factory=DeclaredSection)
     distributed: DistributedSection = dataclasses.field(default_factory=DistributedSection)
     probe: ProbeSection = dataclasses.field(default_factory=ProbeSection)
     wandb: WandbSection = dataclasses.field(default_factory=WandbSection)

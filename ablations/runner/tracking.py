@@ -1,4 +1,5 @@
-"""Where metrics go: a JSONL file per variant (always) and one W&B run per (variant, seed)."""
+"""Where metrics go: a JSONL file per variant (always) and one W&B run per (variant, seed), or per (variant, seed,
+learning rate) on a learning-rate grid."""
 from __future__ import annotations
 
 import json
@@ -49,26 +50,37 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def member_of(row: dict):
+    """The member of a variant a log row belongs to: its seed, and its peak learning rate on a grid."""
+    return (row["seed"], row["peak_lr"]) if "peak_lr" in row else row["seed"]
+
+
+def member_name(member) -> str:
+    return f"s{member[0]}-lr{member[1]:g}" if isinstance(member, tuple) else f"s{member}"
+
+
 class MetricsSink:
     """Appends rows to `<variant_dir>/metrics.jsonl`, the source of truth, and mirrors them to W&B: one run per
-    seed. Online, rows go to W&B as they come and a resumed run continues the same W&B run (its id). Offline,
-    where W&B cannot resume a run, the mirror is written once, from the JSONL, when the variant finishes: a run
-    killed and resumed any number of times still leaves one offline run per seed."""
+    member (a seed, or a seed at one learning rate of a grid: `member_of`). Online, rows go to W&B as they come
+    and a resumed run continues the same W&B run (its id). Offline, where W&B cannot resume a run, the mirror is
+    written once, from the JSONL, when the variant finishes: a run killed and resumed any number of times still
+    leaves one offline run per member."""
 
-    def __init__(self, variant_dir: Path, seeds, *, mode: str, project: str, entity, group: str, config: dict):
+    def __init__(self, variant_dir: Path, members, *, mode: str, project: str, entity, group: str, config: dict):
         self.path = metrics_file(variant_dir)
-        self.seeds, self.mode, self.runs, self.summaries = list(seeds), mode, {}, {}
+        self.members, self.mode, self.runs, self.summaries = list(members), mode, {}, {}
         self.settings = dict(project=project, entity=entity, group=group, resume="allow", dir=str(variant_dir),
                              config=config, reinit="create_new")
         if mode == "online":
-            self.runs = {seed: self.start(seed) for seed in self.seeds}
+            self.runs = {member: self.start(member) for member in self.members}
 
-    def start(self, seed: int):
+    def start(self, member):
         import wandb
 
-        run_id = f"{self.settings['group']}-{self.settings['config']['variant']}-s{seed}"
+        run_id = f"{self.settings['group']}-{self.settings['config']['variant']}-{member_name(member)}"
+        which = {"seed": member[0], "peak_lr": member[1]} if isinstance(member, tuple) else {"seed": member}
         settings = dict(self.settings, name=run_id, id=run_id, mode=self.mode,
-                        config={**self.settings["config"], "seed": seed}, settings=wandb.Settings(silent=True))
+                        config={**self.settings["config"], **which}, settings=wandb.Settings(silent=True))
         try:
             return wandb.init(**settings)
         except Exception as error:  # a bad key or unreachable server must not stop the science
@@ -81,9 +93,9 @@ class MetricsSink:
         offline) is given the kept rows first, so that it holds the whole history too."""
         kept = [row for row in read_jsonl(self.path) if row["step"] <= step]
         self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
-        for seed, run in self.runs.items():
+        for member, run in self.runs.items():
             if not run.resumed:
-                for row in (r for r in kept if r["seed"] == seed):
+                for row in (r for r in kept if member_of(r) == member):
                     run.log(values_of(row), step=row["step"])
 
     def log(self, rows: list[dict]) -> None:
@@ -92,23 +104,23 @@ class MetricsSink:
             f.flush()
             os.fsync(f.fileno())
         for row in rows:
-            if row["seed"] in self.runs:
-                self.runs[row["seed"]].log(values_of(row), step=row["step"])
+            if member_of(row) in self.runs:
+                self.runs[member_of(row)].log(values_of(row), step=row["step"])
 
-    def summarize(self, seed: int, values: dict) -> None:
-        self.summaries[seed] = {**self.summaries.get(seed, {}), **values}
+    def summarize(self, member, values: dict) -> None:
+        self.summaries[member] = {**self.summaries.get(member, {}), **values}
 
     def close(self) -> None:
-        """Finish the W&B runs; offline, first write each seed's run from the JSONL."""
+        """Finish the W&B runs; offline, first write each member's run from the JSONL."""
         if self.mode == "offline":
             rows = read_jsonl(self.path)
-            for seed in self.seeds:
-                self.runs[seed] = self.start(seed)
+            for member in self.members:
+                self.runs[member] = self.start(member)
                 for row in rows:
-                    if row["seed"] == seed:
-                        self.runs[seed].log(values_of(row), step=row["step"])
-        for seed, run in self.runs.items():
-            run.summary.update(self.summaries.get(seed, {}))
+                    if member_of(row) == member:
+                        self.runs[member].log(values_of(row), step=row["step"])
+        for member, run in self.runs.items():
+            run.summary.update(self.summaries.get(member, {}))
             run.finish()
 
 
@@ -121,7 +133,7 @@ class NullSink:
     def log(self, rows: list[dict]) -> None:
         pass
 
-    def summarize(self, seed: int, values: dict) -> None:
+    def summarize(self, member, values: dict) -> None:
         pass
 
     def close(self) -> None:
@@ -129,4 +141,4 @@ class NullSink:
 
 
 def values_of(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in ("seed", "variant", "step")}
+    return {k: v for k, v in row.items() if k not in ("seed", "peak_lr", "variant", "step")}

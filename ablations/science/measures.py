@@ -1,5 +1,6 @@
 """The standard measurements of one trained seed, read from its training log: the final validation
-loss, learning-curve measures (a claim declares which one it uses), and the gradient measures."""
+loss, learning-curve measures (a claim declares which one it uses), and the gradient measures (the depth ratio
+at the first logged step, and its median over every logged step)."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,13 +33,22 @@ def converged(measured: dict) -> bool:
     return not measured.get("still_improving", 0.0)
 
 
+def depth_ratio(rows: list[dict], blocks: list[str]) -> float:
+    """Median over the logged rows of log10(first block's gradient norm / last block's). A row where either norm
+    is zero, non-finite or missing is left out; none left (all-zero gradients, mistake 9) gives NaN."""
+    first, last = (np.array([r.get(k, np.nan) for r in rows], np.float64) for k in (blocks[0], blocks[-1]))
+    kept = np.isfinite(first) & np.isfinite(last) & (first > 0) & (last > 0)
+    return float(np.median(np.log10(first[kept] / last[kept]))) if kept.any() else float("nan")
+
+
 def standard(rows: list[dict], total_steps: int, floor: float | None) -> dict:
     """Every measurement the training log of one seed gives (rows: that seed's rows, in step order)."""
     first, evals = rows[0], [r for r in rows if "val_loss" in r]
     blocks = [k for k in first if k.startswith("grad_norm/block_")]
     with np.errstate(divide="ignore", invalid="ignore"):  # all-zero gradients (mistake 9) give NaN, not a crash
-        depth_ratio = np.log10(np.float64(first[blocks[0]]) / np.float64(first[blocks[-1]]))
+        first_ratio = np.log10(np.float64(first[blocks[0]]) / np.float64(first[blocks[-1]]))
     return {**learning_curve(evals, total_steps, floor), "train_ce": rows[-1]["train_ce"],
-            "diverged_at": rows[-1]["diverged_at"], "grad_depth_ratio": float(depth_ratio),
+            "diverged_at": rows[-1]["diverged_at"], "grad_depth_ratio": float(first_ratio),
+            "grad_depth_ratio_median": depth_ratio(rows, blocks),
             "zero_gradient": float(all(r["grad_norm"] == 0.0 for r in rows)),
             **({"entropy_floor": floor} if floor is not None else {})}

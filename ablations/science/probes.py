@@ -44,6 +44,16 @@ def causality(lm: LanguageModel, data: ProbeInputs) -> dict:
     return {"causal_leak": float(jnp.max(jnp.abs(before[:, : t + 1] - after[:, : t + 1])))}
 
 
+def prefix_loss(lm: LanguageModel, data: ProbeInputs) -> dict:
+    """The honest loss: position t scored from a forward of its prefix alone, inputs[:, :t+1], so a model that
+    reads the future within the window (mistake 5) cannot profit from it. Equals the ordinary loss if causal.
+    One forward per position: T forwards of lengths 1..T."""
+    width = data.inputs.shape[1]
+    losses = np.stack([token_losses(lm.forward(data.inputs[:, : t + 1], None)[:, t], data.targets[:, t])
+                       for t in range(width)], axis=1)  # [N, T]
+    return {"prefix_val_loss": float(losses.mean())}
+
+
 def left_padded(tokens: np.ndarray, lengths: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Row i keeps its first lengths[i] tokens, moved to the right end behind pad_id; returns (tokens, mask)."""
     width = tokens.shape[1]
@@ -101,4 +111,5 @@ def vocab(lm: LanguageModel, data: ProbeInputs) -> dict:
     return {"unk_rate": unk_rate(data.targets, data.unk_id), "bits_per_byte": bpb}
 
 
-PROBES = {"causality": causality, "padding": padding, "cache": cache, "copy": copy, "length": length, "vocab": vocab}
+PROBES = {"causality": causality, "prefix": prefix_loss, "padding": padding, "cache": cache, "copy": copy,
+          "length": length, "vocab": vocab}
