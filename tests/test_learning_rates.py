@@ -103,11 +103,18 @@ def test_a_grid_member_trains_as_a_run_at_its_rate_alone():
     assert np.abs(grid[-1, :2] - grid[-1, 2:]).min() > 1e-3  # the rates differ in effect, not just in name
 
 
+def grid_and_longer(results):
+    """The grid run of a best_lr run, and the longer-budget run that follows it."""
+    runs = sorted((results / "narrow_ffn").iterdir(), key=lambda d: (d / "learning_rates.json").exists())
+    assert len(runs) == 2 and json.loads((runs[0] / "config.json").read_text())["follows"] == str(runs[1])
+    return runs[1], runs[0]
+
+
 @pytest.mark.slow
-def test_a_best_lr_run_chooses_each_variants_rate_measures_it_there_and_plots_the_curve(tmp_path):
+def test_a_best_lr_run_chooses_each_variants_rate_measures_it_there_plots_the_curve_and_retrains_longer(tmp_path):
     args = ["mistake=narrow_ffn", "comparison=best_lr", *TINY, "wandb.mode=disabled"]
     run_lab(*args, f"results_dir={tmp_path / 'a'}")
-    (run,) = (tmp_path / "a" / "narrow_ffn").iterdir()
+    run, longer = grid_and_longer(tmp_path / "a")
     choice = json.loads((run / "learning_rates.json").read_text())
     verdict = json.loads((run / "verdict.json").read_text())
     measured = json.loads((run / "measurements.json").read_text())
@@ -124,8 +131,17 @@ def test_a_best_lr_run_chooses_each_variants_rate_measures_it_there_and_plots_th
         assert [r["val_loss"] for r in final] == [m["val_loss"] for m in measured[variant]]
         assert all("selection_loss" in r for r in final)
     assert (run / "figures" / "lr_sensitivity.png").stat().st_size > 5000
+    longer_config, longer_verdict = (json.loads((longer / name).read_text()) for name in ("config.json", "verdict.json"))
+    assert longer_config["steps"] == 4 * 4 and longer_config["follows"] == str(run)  # TINY's 4 steps, times 4
+    assert {v: c["train.lr"] for v, c in longer_config["variants"].items()} == verdict["learning_rates"]["chosen"]
+    assert [c["says"] for c in longer_verdict["budgets"]["claims"]] == [c["says"] for c in verdict["claims"]]
+    assert longer_verdict["budgets"]["steps"] == [4, 16]
+    for claim, before, after in zip(longer_verdict["budgets"]["claims"], verdict["claims"], longer_verdict["claims"]):
+        assert (claim["short"], claim["longer"]) == (before["outcome"], after["outcome"])
+    rows = [json.loads(line) for line in (longer / "correct" / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in rows) == 16 and {r["lr"] for r in rows if r["step"] == 2} != {0.0}
     run_lab(*args, f"results_dir={tmp_path / 'b'}")  # the same grid again: the same bits
-    (again,) = (tmp_path / "b" / "narrow_ffn").iterdir()
+    again, _ = grid_and_longer(tmp_path / "b")
     assert again.name == run.name
     strip = lambda path: [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}  # noqa: E731
                           for line in path.read_text().splitlines()]

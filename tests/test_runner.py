@@ -8,6 +8,7 @@ from conftest import TINY, run_lab
 
 from ablations.catalogue import MISTAKES
 from ablations.science.rules import EXACT, STATISTICAL, Invariant
+from ablations.science.verdict import CONVERGES
 
 
 def run_dir_of(results, name):
@@ -28,9 +29,9 @@ def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_sui
         assert (run / "ckpt" / "4" / variant).is_dir()  # one checkpoint of the run holds every variant
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["verdict"].startswith(("page claims: ", "the page names no symptom", "diverged at step"))
-    assert [c["says"] for c in verdict["claims"]] == [c.says for c in spec.claims]
+    assert [c["says"] for c in verdict["claims"]] == [c.says for c in spec.claims] + [CONVERGES]  # the copy task
     for claim in verdict["claims"]:
-        assert claim["outcome"] in (STATISTICAL if claim["kind"] == "statistical" else EXACT)
+        assert claim["outcome"] in (STATISTICAL if claim["kind"] in ("statistical", "share") else EXACT)
         if claim["kind"] == "statistical":  # the interval, p and n of the paired differences are recorded
             assert claim["n"] == 2 and len(claim["ci"]) == 2 and len(claim["differences"]) == 2 and "p" in claim
     measured = json.loads((run / "measurements.json").read_text())

@@ -148,7 +148,7 @@ def claims_forest(verdicts: list[dict], title: str):
     """Each statistical claim: the paired effect and its 95% interval in units of the claim's margin
     (positive = the claimed direction), coloured by outcome. Exact claims are listed beside it."""
     rows = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] == "statistical"]
-    exact = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] == "exact"]
+    exact = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] in ("exact", "share")]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
     for y, (v, c) in enumerate(reversed(rows)):
         mean, lo, hi = np.array([c["mean"], *c["ci"]], float) / c["margin"]
@@ -297,7 +297,7 @@ def write_figures(spec, run_dir: Path) -> list[Path]:
     config, measured, verdict = (layout.read(run_dir, name) for name in (layout.CONFIG, layout.MEASUREMENTS,
                                                                           layout.VERDICT))
     title = f"Mistake {spec.number} ({spec.name})"
-    chosen = verdict.get("learning_rates", {}).get("chosen", {})
+    chosen = verdict.get("learning_rates", {}).get("chosen", {})  # on a grid: the rate each variant is compared at
     metrics = {v: at_chosen_rate(read_jsonl(layout.metrics_file(run_dir / v)), chosen.get(v)) for v in measured}
     sensitivity = ([] if not chosen else
                    save(lr_sensitivity(layout.read(run_dir, layout.LEARNING_RATES), title), run_dir, "lr_sensitivity"))

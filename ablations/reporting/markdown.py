@@ -9,7 +9,7 @@ import numpy as np
 
 from ablations.reporting import figures
 from ablations.runner import layout
-from ablations.science import rules
+from ablations.science import budgets, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, seeds_note
 
 HOW_TO_READ = (
@@ -61,6 +61,11 @@ def claim_row(spec, c: dict) -> str:
     if c["kind"] == "none":
         return f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | " \
                f"{MARKS[c['outcome']]} {c['outcome']} | {c['why']} | | | {c['n']} | |"
+    if c["kind"] == "share":
+        part = lambda s: f"{s['k']}/{s['n']} [{cell(s['ci'][0])}, {cell(s['ci'][1])}]"  # noqa: E731
+        return (f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {MARKS[c['outcome']]} "
+                f"**{c['outcome']}** | converged seeds: correct {part(c['correct'])}, broken {part(c['broken'])} "
+                f"| {cell(c['mean'])} (share) | {cell(c['p'])} | {c['n']} | {c['rule']} |")
     stat = c["kind"] == "statistical"
     side = lambda s: f"{s['mean']:.4g} ± {s['std']:.2g}"  # noqa: E731
     effect, p = (f"{cell(c['mean'])} [{cell(c['ci'][0])}, {cell(c['ci'][1])}]", cell(c["p"])) if stat else ("exact", "")
@@ -91,6 +96,33 @@ def study_section(results_dir: Path, studies) -> list[str]:
             "coloured by outcome.", "", *lines] if lines else []
 
 
+def comparison_lines(results_dir: Path, verdict: dict) -> list[str]:
+    """A best-learning-rate comparison: the rates each variant was compared at, the grid's sensitivity figure, and,
+    on a longer-budget run, every claim read at both budgets."""
+    grid = verdict
+    lines = []
+    if "budgets" in verdict:
+        grid_run = Path(verdict["budgets"]["grid_run"])
+        grid = layout.read(grid_run, layout.VERDICT)
+        short, longer = verdict["budgets"]["steps"]
+        lines += [f"Both budgets (the claims above are at {longer} steps, each variant retrained at its chosen rate; "
+                  f"grid run at {short} steps: `{relative_to(grid_run, results_dir)}`):", ""]
+        lines += [f"- {line}" for line in budgets.describe(verdict["budgets"])] + [""]
+    else:
+        grid_run = None
+    if "learning_rates" in grid:
+        lines += [learning_rates.describe(grid["learning_rates"]) + f"; rule: {grid['learning_rates']['rule']}.", ""]
+        if grid_run is not None:
+            lines += [f"![lr_sensitivity]({relative_to(grid_run, results_dir)}/figures/lr_sensitivity.png)", ""]
+    return lines
+
+
+def relative_to(path: Path, results_dir: Path) -> Path:
+    """A run directory as the report links it: relative to the report's directory where it lies inside it."""
+    path, root = Path(path).resolve(), Path(results_dir).resolve()
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
 def write_markdown(results_dir: Path, mistakes, studies) -> Path:
     """REPORT.md (and the claims figure of every mistake) under results_dir, from its finished runs."""
     runs = latest_runs(results_dir, mistakes)
@@ -106,9 +138,11 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
         relative = run.relative_to(results_dir)
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
         sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
+        sections += comparison_lines(results_dir, verdict)
         sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
         sections += [f"![{name}]({relative}/figures/{name}.png)"
-                     for name in ("claims", "loss", "grad_norms", "symptom")]
+                     for name in ("claims", "loss", "grad_norms", "symptom", "lr_sensitivity")
+                     if (run / "figures" / f"{name}.png").exists() or name != "lr_sensitivity"]
         sections.append("")
     figure = []
     if verdicts:

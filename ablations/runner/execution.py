@@ -19,13 +19,14 @@ from omegaconf import OmegaConf
 
 from ablations.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
 from ablations.runner import hosts, layout
+from ablations.runner.config import with_settings
 from ablations.runner.identity import refuse_changed_config, run_directory
 from ablations.runner.pair import run_pair
 from ablations.runner.provenance import environment
 from ablations.runner.reference import print_reference_comparison
 from ablations.runner.stopping import Stopped
 from ablations.runner.tracking import MetricsSink, NullSink
-from ablations.science import learning_rates
+from ablations.science import budgets, learning_rates
 from ablations.science.verdict import claim_line
 
 WriteFigures = Callable[[object, Path], object]  # (catalogue entry, run directory) -> the figures written
@@ -138,6 +139,11 @@ def print_verdict(spec, verdict: dict) -> None:
     print(f"{spec.name}: {verdict['verdict']}")
     if "learning_rates" in verdict:
         print(f"   {learning_rates.describe(verdict['learning_rates'])}")
+    if "budgets" in verdict:
+        rates = ", ".join(f"{name} {lr:g}" for name, lr in verdict["budgets"]["learning_rates"].items())
+        print(f"   longer budget, each variant at the rate its grid chose ({rates}):")
+        for line in budgets.describe(verdict["budgets"]):
+            print(f"      {line}")
     for claim in verdict["claims"]:
         print(f"   {claim_line(claim)}")
 
@@ -154,11 +160,26 @@ def quiet_library_noise() -> None:
     sys.unraisablehook = lambda unraisable: None if closed_loop(unraisable.exc_value) else default(unraisable)
 
 
+def longer_budget_run(resolved: dict) -> dict | None:
+    """After a learning-rate grid with longer_budget > 1, the run that retrains each variant at the rate the grid
+    chose for it, for longer_budget times the steps: same seeds, batches and measurement split; its own run directory
+    (the steps and each variant's rate are in its identity), resumed like any run."""
+    if resolved["longer_budget"] <= 1 or not resolved["train"]["lr_grid"]:
+        return None
+    grid_run = run_directory(resolved)
+    chosen = layout.read(grid_run, layout.VERDICT)["learning_rates"]["chosen"]
+    variants = {name: {**resolved.get("variants", {}).get(name, {}), "train.lr": lr} for name, lr in chosen.items()}
+    return {**with_settings(resolved, {"steps": resolved["steps"] * resolved["longer_budget"], "train.lr_grid": [],
+                                       "longer_budget": 1, "follows": str(grid_run)}), "variants": variants}
+
+
 def run_guarded(spec, resolved: dict, suite: bool, write_figures: WriteFigures) -> bool:
     """Run one mistake. Bad input and an unwritable disk end the process in one line (debug=true: with the
     traceback); in a suite, any other error is reported and the suite goes on."""
     try:
         run_one(spec, resolved, write_figures)
+        if (longer := longer_budget_run(resolved)) is not None:
+            run_one(spec, longer, write_figures)
         return True
     except UsageError:  # the run's own refusals before any work (a changed config, a locked run): exit 2
         raise

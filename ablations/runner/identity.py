@@ -10,9 +10,11 @@ from pathlib import Path
 from ablations.errors import UsageError
 from ablations.runner.config import dotted_keys
 
-# where results go and how they are shown; and `declared`, the catalogue's declarations, which a run uses only through
-# the keys they set (comparison=best_lr: train.lr_grid), which are part of its identity
-RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug", "declared")
+# where results go and how they are shown; `declared`, the catalogue's declarations, which a run uses only through
+# the keys they set (comparison=best_lr: train.lr_grid), which are part of its identity; what runs after it
+# (`longer_budget`) and what it retrains (`follows`), which its own keys (steps, each variant's rate) say
+RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug", "declared", "longer_budget",
+                 "follows")
 
 # Keys added to the config after runs were committed, each with the value that does what the code did before it.
 ADDED_LATER = {"model.attention": "einsum", "train.lr_grid": [], "data.selection_share": 0.0}

@@ -18,7 +18,7 @@ from ablations.runner.loop import VariantTrainer, train_pair
 from ablations.runner.stopping import StopRequest
 from ablations.runner.tracking import MetricsSink, NullSink, member_of, read_jsonl
 from ablations.runner.training import Members, TrainSettings, seed_slice
-from ablations.science import learning_rates, measures
+from ablations.science import budgets, learning_rates, measures
 from ablations.science import probes as probe_lib
 from ablations.science.verdict import decide
 from model import GPTConfig, Mistakes, generate, make_forward, n_params
@@ -167,8 +167,9 @@ def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     s = train_settings(cfg)
     seeds = list(range(cfg["seed"], cfg["seed"] + cfg["seeds"]))
     variants = prepare_variants(spec, cfg, run_dir, s, seeds, sink_factory)
-    trainers = [VariantTrainer(v.name, v.model_cfg, v.corpus.tokens, v.sink, s, seeds, f"{spec.name}:{v.name}",
-                               position, v.corpus.selection) for position, v in enumerate(variants)]
+    trainers = [VariantTrainer(v.name, v.model_cfg, v.corpus.tokens, v.sink, variant_train_settings(spec, cfg, v.name),
+                               seeds, f"{spec.name}:{v.name}", position, v.corpus.selection)
+                for position, v in enumerate(variants)]
     checkpoints = RunCheckpoints(layout.checkpoint_dir(run_dir), s.ckpt_every)
     try:
         with StopRequest() as stop:
@@ -190,8 +191,25 @@ def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     verdict = decide(spec, measured, variants[0].model_cfg)
     if selection is not None:
         verdict["learning_rates"] = learning_rates.summary(selection)
+    if cfg["follows"]:  # a longer budget: every claim read beside its outcome on the grid this run retrains
+        grid_run = Path(cfg["follows"])
+        verdict["budgets"] = {**budgets.compare(layout.read(grid_run, layout.VERDICT), verdict,
+                                                layout.read(grid_run, layout.CONFIG)["steps"], s.steps),
+                              "grid_run": str(grid_run),
+                              "learning_rates": {v.name: variant_train_settings(spec, cfg, v.name).lr
+                                                 for v in variants}}
     layout.write(run_dir, layout.VERDICT, verdict)
     return verdict
+
+
+def variant_train_settings(spec, cfg: dict, name: str) -> TrainSettings:
+    """A variant's training settings: the run's, with any of the variant's own (a longer budget retrains each variant
+    at the learning rate its grid chose); everything but the rate is the pair's."""
+    own = train_settings({**cfg, "train": variant_config(spec, cfg, name)["train"]})
+    shared = dataclasses.replace(own, lr=train_settings(cfg).lr)
+    if shared != train_settings(cfg):
+        raise ValueError(f"variant {name} of {spec.name} changes training settings other than train.lr")
+    return own
 
 
 def choose_learning_rates(variants: list[Variant], s: TrainSettings, seeds: list[int]) -> dict:

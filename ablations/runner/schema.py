@@ -98,6 +98,9 @@ class LabConfig:
     results_dir: str = "runs"  # your runs; the committed reference results are in results/
     run_name: Any = None  # default: a hash of the resolved config, so the same command resumes the same run
     dry_run: bool = False  # print what each job would run (and where) without training
+    longer_budget: int = 1  # on a learning-rate grid: then retrain each variant at its chosen rate for this many
+    # times the steps, and read every claim at both budgets (comparison=best_lr: 4; 1: no second budget)
+    follows: Any = None  # set by the lab on a longer-budget run: the run directory of the grid it retrains
     debug: bool = False  # true: library logs (orbax, absl, asyncio) and full tracebacks, not one-line errors
     declared: DeclaredSection = dataclasses.field(default_factory=DeclaredSection)
     distributed: DistributedSection = dataclasses.field(default_factory=DistributedSection)

@@ -15,6 +15,15 @@ and m > 0 the claim's practical margin, fixed in the catalogue:
   reproduced  lo > -m,  opposite  hi < -m,  inconclusive otherwise.
 
 Exact rules (`Invariant`, `Exactly`) hold or fail on every seed; they need no statistics.
+
+Where the seeds of a variant split into those that learned the task and those that did not (the synthetic copy
+task, whose exact floor says which: `measures.converged`), the sample is a mixture and a t interval over it means
+nothing. Then (ablations.science.verdict) every statistical claim is read on the seeds where both variants
+converged, and the share of seeds that converge is a claim of its own, `ConvergedShare`: Fisher's exact test of
+the 2x2 table (variant x converged), each share with its exact (Clopper-Pearson) 95% interval:
+  reproduced  p < 0.05 and the broken variant converges in fewer seeds
+  opposite    p < 0.05 and it converges in more
+  inconclusive otherwise (an exact test cannot show two shares equal).
 """
 from __future__ import annotations
 
@@ -137,6 +146,41 @@ class NoGain:
             return _statistical(result, "opposite", f"the interval lies beyond a gain of {m:g}", 0)
         return _statistical(result, "inconclusive", f"the interval straddles a gain of {m:g}",
                             abs(result["mean"] + m))
+
+
+def share(flags) -> dict:
+    """k of n with the exact (Clopper-Pearson) interval of the share (scipy.stats.binomtest)."""
+    k, n = int(np.sum(flags)), len(flags)
+    if n == 0:
+        return {"k": 0, "n": 0, "share": math.nan, "ci": [math.nan, math.nan]}
+    interval = stats.binomtest(k, n).proportion_ci(CONFIDENCE, method="exact")
+    return {"k": k, "n": n, "share": k / n, "ci": [float(interval.low), float(interval.high)]}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergedShare:
+    """The broken variant reaches the floor in fewer seeds than the correct one (Fisher's exact test)."""
+    metric: str = "converged"
+
+    def describe(self) -> str:
+        return (f"share of seeds that converge: broken lower than correct, Fisher's exact test at p < "
+                f"{1 - CONFIDENCE:g}")
+
+    def decide(self, correct, broken, model_cfg=None) -> dict:
+        c, b = share(correct), share(broken)
+        table = [[c["k"], c["n"] - c["k"]], [b["k"], b["n"] - b["k"]]]
+        p = float(stats.fisher_exact(table).pvalue) if c["n"] and b["n"] else math.nan
+        result = {"correct": c, "broken": b, "n": min(c["n"], b["n"]), "mean": b["share"] - c["share"], "p": p,
+                  "metric": self.metric, "rule": self.describe(), "kind": "share"}
+        if p < 1 - CONFIDENCE and b["share"] < c["share"]:
+            return {**result, "outcome": "reproduced", "why": f"p = {p:.3g} < {1 - CONFIDENCE:g}"}
+        if p < 1 - CONFIDENCE:
+            return {**result, "outcome": "opposite", "why": f"p = {p:.3g} < {1 - CONFIDENCE:g}, more broken seeds"}
+        return {**result, "outcome": "inconclusive", "why": f"p = {_g(p)}: the shares are not told apart"}
+
+
+def _g(x) -> str:
+    return "nan" if not np.isfinite(x) else f"{x:.3g}"
 
 
 def _exact(correct, broken, metric: str, rule: str, holds: bool, **extra) -> dict:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import collections
 import math
 
-from ablations.science.rules import HOLDS, MAX_SEEDS, NOT_MEASURED
+from ablations.science import measures
+from ablations.science.rules import HOLDS, MAX_SEEDS, NOT_MEASURED, ConvergedShare
 
 # One mark per outcome wherever a verdict is printed or written. The mark says whether the claim holds: an exact
 # claim that holds shares "reproduced"'s mark, one that fails shares "no effect"'s.
@@ -14,11 +15,60 @@ MARKS = {"reproduced": "🟧", "holds": "🟧", "opposite": "🟪", "no effect":
          NOT_MEASURED: "➖"}
 
 
+CONVERGES = ("the broken variant converges (final loss within "
+             f"{measures.FLOOR_TOLERANCE} of the floor) in fewer seeds than the correct one")
+
+
+def converged_seeds(measured: dict[str, list[dict]], variant: str) -> list[bool] | None:
+    """Which seeds of a variant learned the task (final loss within FLOOR_TOLERANCE of the exact floor); None where
+    the data has no known floor."""
+    seeds = measured[variant]
+    if not seeds or any(m.get("entropy_floor") is None for m in seeds):
+        return None
+    return [measures.converged(m) for m in seeds]
+
+
+def mixture(measured: dict[str, list[dict]], reference: str) -> dict | None:
+    """Where the seeds of the reference or the broken variant split into converged and not: each variant's
+    converged seeds, and the seeds where both converged (those a statistical claim is then read on)."""
+    flags = {v: converged_seeds(measured, v) for v in (reference, "broken")}
+    if any(f is None for f in flags.values()) or not any(0 < sum(f) < len(f) for f in flags.values()):
+        return None
+    both = [i for i, pair in enumerate(zip(*flags.values())) if all(pair)]
+    return {"converged": flags, "read_on": both}
+
+
+def decide_on_converged(claim, measured: dict[str, list[dict]], split: dict, model_cfg) -> dict:
+    """A statistical claim on a mixture: read on the seeds where both variants converged (the t interval over a
+    bimodal sample would describe no seed)."""
+    values = lambda v: [measured[v][i][claim.rule.metric] for i in split["read_on"]]  # noqa: E731
+    result = claim.rule.decide(values(claim.reference), values("broken"), model_cfg)
+    counts = ", ".join(f"{v} {sum(f)}/{len(f)}" for v, f in split["converged"].items())
+    why = (f"seeds split (converged: {counts}); read on the {len(split['read_on'])} seeds where both converged: "
+           + result["why"])
+    return {**result, "why": why, "mixture": split}
+
+
+def share_claim(measured: dict[str, list[dict]]) -> dict | None:
+    """On data with an exact floor (the synthetic copy task), the share of seeds that converge, broken against
+    correct: a claim of its own (rules.ConvergedShare), whatever the mistake's claims read."""
+    correct, broken = converged_seeds(measured, "correct"), converged_seeds(measured, "broken")
+    if correct is None:
+        return None
+    head = {"says": CONVERGES, "source": "lab", "reference": "correct", "derived": True}
+    if broken is None:
+        return {**head, "metric": "converged", "rule": ConvergedShare().describe(), "kind": "none",
+                "outcome": NOT_MEASURED, "why": "the broken variant's data has no known floor", "n": len(correct)}
+    return {**head, **ConvergedShare().decide(correct, broken)}
+
+
 def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
     """spec: the mistake's catalogue entry (its claims); measured: variant -> per-seed measurements. A
     statistical claim against a reference variant that diverged is inconclusive: its last finite state is no
     fair comparison. A broken variant that diverged is a finding of its own (the summary starts with it) and its
-    claims are still decided."""
+    claims are still decided. Where seeds split into converged and not, a statistical claim is read on the seeds
+    where both variants converged, and the share that converges is decided as a claim of its own (appended after
+    the catalogue's claims, on every run of data with a known floor)."""
     diverged = {v: [m["diverged_at"] for m in seeds if m["diverged_at"] >= 0] for v, seeds in measured.items()}
     claims = []
     for claim in spec.claims:
@@ -28,12 +78,16 @@ def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
                            "rule": claim.rule.describe(), "kind": "none", "outcome": NOT_MEASURED,
                            "why": f"this data gives no {metric}", "n": len(measured["broken"])})
             continue
-        result = claim.rule.decide([m[metric] for m in measured[claim.reference]],
-                                   [m[metric] for m in measured["broken"]], model_cfg)
+        split = mixture(measured, claim.reference) if hasattr(claim.rule, "margin") else None
+        result = (decide_on_converged(claim, measured, split, model_cfg) if split else
+                  claim.rule.decide([m[metric] for m in measured[claim.reference]],
+                                    [m[metric] for m in measured["broken"]], model_cfg))
         if result["kind"] == "statistical" and diverged[claim.reference]:
             result.update(outcome="inconclusive", seeds_needed=None,
                           why=f"the {claim.reference} variant diverged at step {min(diverged[claim.reference])}")
         claims.append({"says": claim.says, "source": claim.source, "reference": claim.reference, **result})
+    if (converges := share_claim(measured)) is not None:
+        claims.append(converges)
     return {"mistake": spec.name, "number": spec.number, "title": spec.title, "claim": spec.claim,
             "verdict": summary(claims, diverged.get("broken")), "claims": claims, "diverged": diverged,
             "seeds": len(measured["broken"])}
@@ -66,6 +120,10 @@ def numbers(c: dict) -> str:
     """The evidence behind one claim's outcome, in one line."""
     if c["kind"] == "none":
         return c["why"]
+    if c["kind"] == "share":
+        part = lambda s: f"{s['k']}/{s['n']} [{_g(s['ci'][0])}, {_g(s['ci'][1])}]"  # noqa: E731
+        return (f"converged: correct {part(c['correct'])}, broken {part(c['broken'])} (95% exact intervals); "
+                f"Fisher's exact p={_g(c['p'])}: {c['why']}")
     side = lambda s: f"{_g(s['mean'])} ± {_g(s['std'])}"  # noqa: E731
     sides = f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])}"
     if c["kind"] == "exact":
