@@ -17,5 +17,10 @@ MISTAKE = Mistake(
         Study("post_norm_depth_warmup",
               "Does post-norm need warmup, and from what depth (Xiong et al. 2020 say it does)?",
               (Axis("model.n_layers", DEPTHS), Axis("train.warmup", (0, 300)))),
+        Study("post_norm_best_lr_warmup",
+              "With each variant at its own best learning rate (and at 4x the steps), does post-norm train worse, "
+              "with and without warmup, on the copy task and on real text?",
+              (Axis("train.warmup", (0, 300)), Axis("data", ("synthetic", "shakespeare"))),
+              overrides=("comparison=best_lr",)),
     ),
 )
