@@ -131,7 +131,8 @@ def test_a_best_lr_run_chooses_each_variants_rate_measures_it_there_plots_the_cu
         assert [r["val_loss"] for r in final] == [m["val_loss"] for m in measured[variant]]
         assert all("selection_loss" in r for r in final)
     assert (run / "figures" / "lr_sensitivity.png").stat().st_size > 5000
-    longer_config, longer_verdict = (json.loads((longer / name).read_text()) for name in ("config.json", "verdict.json"))
+    longer_config, longer_verdict = (json.loads((longer / name).read_text())
+                                     for name in ("config.json", "verdict.json"))
     assert longer_config["steps"] == 4 * 4 and longer_config["follows"] == str(run)  # TINY's 4 steps, times 4
     assert {v: c["train.lr"] for v, c in longer_config["variants"].items()} == verdict["learning_rates"]["chosen"]
     assert [c["says"] for c in longer_verdict["budgets"]["claims"]] == [c["says"] for c in verdict["claims"]]
