@@ -61,6 +61,22 @@ def merged_points() -> list[Bench]:
     return [Bench(f"post_norm 8L, {n} seeds", model, settings, seeds=n) for n in (3, 6)]
 
 
+def lr_grids(mistakes=()) -> list[Bench]:
+    """What a learning-rate grid costs (comparison=best_lr): a correct variant of the suite at its one rate and at
+    every rate of its mistake's grid in one program, 3 seeds, for the first mistake of each depth (`mistakes`:
+    catalogue entries, for their depth and grid)."""
+    out, depths = [], {}
+    for spec in mistakes:
+        depths.setdefault(spec.settings.get("model.n_layers", 2), spec)
+    for layers, spec in sorted(depths.items()):
+        model = GPTConfig(vocab_size=65, d_model=64, n_heads=4, n_layers=layers, max_len=32)
+        one = TrainSettings(steps=1000, batch_size=16, seq_len=32, log_every=20, warmup=30)
+        out += [Bench(f"{layers}L one rate", model, one, seeds=3),
+                Bench(f"{layers}L grid of {len(spec.lr_grid)}", model, dataclasses.replace(one, lr_grid=spec.lr_grid),
+                      seeds=3)]
+    return out
+
+
 def model_preset(name: str) -> dict:
     """A `model=` preset of the lab's config (ablations/conf/model/): the benchmark times what users run."""
     return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
@@ -98,6 +114,7 @@ CONFIGS = {  # "suite" times the suite's variants; the command passes it the cat
     "nanogpt-cpu": lambda mistakes=(): [nanogpt_cpu()],
     "suite": suite_benches,
     "merged-points": lambda mistakes=(): merged_points(),
+    "lr-grid": lr_grids,  # every seed at every rate of the grid in one program, against the one-rate program
     "gpt2-small": lambda mistakes=(): [gpt2_small()],
     # what the attention kernel buys: each preset with the other kernel (gpt2-small's: on an accelerator)
     "nanogpt-cpu-fused": lambda mistakes=(): [other_kernel(nanogpt_cpu())],
@@ -186,11 +203,11 @@ class Compiled:
 
 
 def compile_bench(bench: Bench) -> Compiled:
-    s, seeds = bench.settings, list(range(bench.seeds))
-    state = init_state(bench.model, s, seeds)
+    s, members = bench.settings, Members.of(bench.settings, list(range(bench.seeds)))
+    state = init_state(bench.model, s, list(members.seeds))  # every seed at every rate of a grid
     chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
     tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
-    seed_array = Members.of(s, seeds).arrays()
+    seed_array = members.arrays()
     tic = time.perf_counter()
     program = chunk.lower(state, tokens, seed_array, 0).compile()
     return Compiled(bench, program, state, tokens, seed_array, n_params(seed_slice(state["params"], 0)),
@@ -212,7 +229,7 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
         return row
     compiled.run()
     step_s = compiled.step_s(dispatches)
-    tokens_per_s = s.batch_size * s.seq_len * bench.seeds / step_s
+    tokens_per_s = s.batch_size * s.seq_len * bench.seeds * max(1, len(s.lr_grid)) / step_s  # every member
     against, source = mfu_peak(bench, peak)
     return {**row, "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
             "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, compiled.params) / against,
@@ -224,7 +241,7 @@ def profile_bench(compiled: Compiled, peak: float, calls: int = 5) -> list[dict]
     compiled.run()
     bench, s = compiled.bench, compiled.bench.settings
     return step_profile.account(compiled.program, compiled.run, s.log_every, calls, bench.model, s.batch_size,
-                                s.seq_len, bench.seeds, peak)
+                                s.seq_len, bench.seeds * max(1, len(s.lr_grid)), peak)
 
 
 def compare_with_torch(compiled: Compiled, python: str, rounds: int, dispatches: int) -> dict | None:
