@@ -146,16 +146,17 @@ def test_summary_says_which_page_claims_hold():
     assert summary([claim("lab", "opposite")]) == "the page names no symptom; lab claims: 0 of 1 holds (1 opposite)"
 
 
-def test_the_converged_share_is_decided_by_fishers_exact_test_with_exact_intervals():
+def test_the_converged_share_is_an_exact_mcnemar_test_on_the_pairs_with_exact_intervals():
     rule = ConvergedShare()
-    result = rule.decide([True] * 8, [False] * 8)
-    assert result["outcome"] == "reproduced"
-    assert result["p"] == pytest.approx(stats.fisher_exact([[8, 0], [0, 8]]).pvalue)
+    result = rule.decide([True] * 8, [False] * 8)  # 8 discordant pairs, all one way
+    assert result["outcome"] == "reproduced" and result["p"] == pytest.approx(stats.binomtest(8, 8).pvalue)
     assert result["correct"]["ci"] == pytest.approx(list(stats.binomtest(8, 8).proportion_ci(CONFIDENCE, "exact")))
+    assert result["mean"] == 1.0 and result["discordant"] == [8, 0]  # + is the claimed direction
     assert rule.decide([False] * 8, [True] * 8)["outcome"] == "opposite"
-    three = rule.decide([True] * 3, [False] * 3)  # the most extreme table of 3 seeds: p = 0.1, no decision
-    assert three["outcome"] == "inconclusive" and three["p"] == pytest.approx(0.1)
-    assert rule.decide([True, True], [True, True])["outcome"] == "inconclusive"  # equal shares are not shown equal
+    three = rule.decide([True] * 3, [False] * 3)  # the most extreme pairs of 3 seeds: p = 0.25, no decision
+    assert three["outcome"] == "inconclusive" and three["p"] == pytest.approx(0.25)
+    concordant = rule.decide([True, False, True], [True, False, True])  # no discordant pair: nothing to test
+    assert concordant["outcome"] == "inconclusive" and concordant["p"] == 1.0
 
 
 FLOOR = 1.388
@@ -168,24 +169,32 @@ def on_the_copy_task(correct, broken, spec_name="narrow_ffn"):
     return spec, {"correct": seeds(correct), "broken": seeds(broken)}
 
 
-def test_seeds_split_into_converged_and_not_are_read_on_the_seeds_where_both_converged():
+def test_seeds_split_into_converged_and_not_are_read_on_the_seeds_where_the_reference_converged():
     spec, measured = on_the_copy_task([1.39, 2.10, 1.40, 1.39], [1.42, 1.43, 1.60, 1.425])
-    loss = next(c for c in decide(spec, measured, GPTConfig())["claims"] if c.get("metric") == "val_loss")
-    assert loss["mixture"]["read_on"] == [0, 3] and loss["n"] == 2
+    verdict = decide(spec, measured, GPTConfig())
+    loss = next(c for c in verdict["claims"] if c.get("metric") == "val_loss")
+    assert loss["mixture"]["read_on"] == [0, 2, 3] and loss["n"] == 3  # the broken seed that failed stays: effect
     assert loss["mixture"]["converged"] == {"correct": [True, False, True, True], "broken": [True, True, False, True]}
-    assert loss["differences"] == pytest.approx([1.42 - 1.39, 1.425 - 1.39])
-    assert "seeds split (converged: correct 3/4, broken 3/4)" in loss["why"]
+    assert loss["differences"] == pytest.approx([1.42 - 1.39, 1.60 - 1.40, 1.425 - 1.39])
+    assert "seeds split (converged: correct 3/4, broken 3/4); read on the 3 seeds where the correct" in loss["why"]
+    share = verdict["claims"][-1]
+    assert share["says"] == CONVERGES and share["kind"] == "share" and share["source"] == "lab"
+    assert share["discordant"] == [1, 1] and share["outcome"] == "inconclusive"
+    assert "converged: correct 3/4" in numbers(share) and "broken 3/4" in numbers(share)
 
 
-def test_a_sample_that_does_not_split_is_read_on_every_seed_and_the_share_is_its_own_claim():
+def test_one_converged_reference_seed_is_too_few_and_says_why():
+    spec, measured = on_the_copy_task([1.39, 2.10, 2.2], [3.2, 3.3, 3.25])
+    loss = next(c for c in decide(spec, measured, GPTConfig())["claims"] if c.get("metric") == "val_loss")
+    assert loss["outcome"] == "inconclusive" and "at least 2" in loss["why"] and loss["mixture"]["read_on"] == [0]
+
+
+def test_a_sample_that_does_not_split_is_read_on_every_seed_and_has_no_share_claim():
     spec, measured = on_the_copy_task([1.39, 1.40, 1.39], [3.2, 3.3, 3.25])  # correct all converge, broken none
     verdict = decide(spec, measured, GPTConfig())
     loss = next(c for c in verdict["claims"] if c.get("metric") == "val_loss")
     assert "mixture" not in loss and loss["n"] == 3 and loss["outcome"] == "reproduced"
-    share = verdict["claims"][-1]
-    assert share["says"] == CONVERGES and share["kind"] == "share" and share["source"] == "lab"
-    assert (share["correct"]["k"], share["broken"]["k"], share["outcome"]) == (3, 0, "inconclusive")
-    assert "converged: correct 3/3" in numbers(share) and "broken 0/3" in numbers(share)
+    assert [c["says"] for c in verdict["claims"]] == [c.says for c in spec.claims]
 
 
 def test_without_a_known_floor_there_is_no_share_claim_and_no_mixture():

@@ -29,7 +29,8 @@ def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_sui
         assert (run / "ckpt" / "4" / variant).is_dir()  # one checkpoint of the run holds every variant
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["verdict"].startswith(("page claims: ", "the page names no symptom", "diverged at step"))
-    assert [c["says"] for c in verdict["claims"]] == [c.says for c in spec.claims] + [CONVERGES]  # the copy task
+    says = [c["says"] for c in verdict["claims"]]
+    assert says in ([c.says for c in spec.claims], [c.says for c in spec.claims] + [CONVERGES])  # + where seeds split
     for claim in verdict["claims"]:
         assert claim["outcome"] in (STATISTICAL if claim["kind"] in ("statistical", "share") else EXACT)
         if claim["kind"] == "statistical":  # the interval, p and n of the paired differences are recorded

@@ -56,7 +56,10 @@ def test_the_null_sink_of_a_process_other_than_0_answers_everything_a_sink_is_as
 
 class FakeRun:
     def __init__(self, resumed: bool):
-        self.resumed, self.logged = resumed, []
+        self.resumed, self.logged, self.summary, self.finished = resumed, [], {}, False
+
+    def finish(self) -> None:
+        self.finished = True
 
     def log(self, values: dict, step: int) -> None:
         self.logged.append((step, values))
@@ -74,3 +77,21 @@ def test_an_online_run_that_begins_from_copied_training_is_given_its_history_a_r
     assert [run.logged for run in online.runs.values()] == [expected, expected]
     online.log(rows(6))
     assert [run.logged[-1] for run in online.runs.values()] == [(6, {"loss": 1.0 / 6})] * 2
+
+
+def test_on_a_learning_rate_grid_each_seed_at_each_rate_is_its_own_run(tmp_path, monkeypatch):
+    """The members of a grid (seed, rate) each get their W&B run and only their rows, online and offline."""
+    grid_rows = [{"step": 2, "seed": seed, "peak_lr": lr, "loss": seed + lr} for lr in (1e-3, 1e-2) for seed in (0, 1)]
+    members = [(0, 1e-3), (1, 1e-3), (0, 1e-2), (1, 1e-2)]
+    assert [tracking.member_of(r) for r in grid_rows] == members
+    assert tracking.member_name((1, 1e-2)) == "s1-lr0.01" and tracking.member_name(3) == "s3"
+    monkeypatch.setattr(tracking.MetricsSink, "start", lambda self, member: FakeRun(False))
+    for mode in ("online", "offline"):
+        directory = tmp_path / mode
+        directory.mkdir()
+        sink = tracking.MetricsSink(directory, members, mode=mode, project="p", entity=None, group="g",
+                                    config={"variant": "correct"})
+        sink.log(grid_rows)
+        sink.close() if mode == "offline" else None
+        assert {m: run.logged for m, run in sink.runs.items()} == {
+            m: [(2, {"loss": m[0] + m[1]})] for m in members}, mode

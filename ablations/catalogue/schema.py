@@ -74,6 +74,10 @@ class Mistake:
     detector: Detector | None = None  # the audit's detector (None: `python -m ablations.check` says "not calibrated")
     studies: tuple[Study, ...] = ()
 
+    def __post_init__(self):
+        if len(self.lr_grid) < 2 or list(self.lr_grid) != sorted(set(self.lr_grid)):
+            raise ValueError(f"{self.name}: lr_grid={self.lr_grid} must hold at least 2 distinct rates, in order")
+
     @property
     def variants(self) -> tuple[str, ...]:
         return ("correct", *self.fixes, "broken")

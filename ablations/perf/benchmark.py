@@ -229,7 +229,7 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
         return row
     compiled.run()
     step_s = compiled.step_s(dispatches)
-    tokens_per_s = s.batch_size * s.seq_len * bench.seeds * max(1, len(s.lr_grid)) / step_s  # every member
+    tokens_per_s = s.batch_size * s.seq_len * len(Members.of(s, range(bench.seeds))) / step_s  # every member
     against, source = mfu_peak(bench, peak)
     return {**row, "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
             "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, compiled.params) / against,
@@ -241,7 +241,7 @@ def profile_bench(compiled: Compiled, peak: float, calls: int = 5) -> list[dict]
     compiled.run()
     bench, s = compiled.bench, compiled.bench.settings
     return step_profile.account(compiled.program, compiled.run, s.log_every, calls, bench.model, s.batch_size,
-                                s.seq_len, bench.seeds * max(1, len(s.lr_grid)), peak)
+                                s.seq_len, len(Members.of(s, range(bench.seeds))), peak)
 
 
 def compare_with_torch(compiled: Compiled, python: str, rounds: int, dispatches: int) -> dict | None:

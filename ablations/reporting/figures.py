@@ -252,16 +252,16 @@ def symptom_metric(spec, measured: dict) -> str:
     return next((m for m in (spec.symptom_plot, *(c.rule.metric for c in spec.claims)) if m in present), "val_loss")
 
 
-def lr_sensitivity(selection: dict, title: str):
+def lr_sensitivity(lr_choice: dict, title: str):
     """Final loss against the peak learning rate, every variant, on the selection split (where the rate is chosen)
     and the validation split (where claims are measured): each seed a dot, the mean a line, the chosen rate ringed,
     a diverged seed marked at the top of its panel."""
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), sharey=True, layout="constrained")
-    variants = list(selection["variants"])
+    variants = list(lr_choice["variants"])
     for ax, key, split in zip(axes, ("selection_loss", "val_loss"), ("selection split (chooses)",
                                                                       "validation split (claims)")):
         for variant in variants:
-            choice, tint = selection["variants"][variant], color(variant, variants)
+            choice, tint = lr_choice["variants"][variant], color(variant, variants)
             lrs = np.array([entry["lr"] for entry in choice["by_lr"]])
             values = np.array([entry[key] for entry in choice["by_lr"]], float)  # [lrs, seeds]
             with np.errstate(invalid="ignore"):

@@ -29,8 +29,15 @@ REPORT = "REPORT.md"
 
 
 def latest_runs(results_dir: Path, mistakes) -> dict[str, Path]:
-    """Per mistake (catalogue entries), the newest run directory that finished (holds verdict.json)."""
-    return {spec.name: done[-1] for spec in mistakes if (done := layout.finished_runs(results_dir, spec.name))}
+    """Per mistake (catalogue entries), the newest run directory that finished (holds verdict.json), leaving out a
+    grid whose longer budget has finished (that run reports both budgets)."""
+    out = {}
+    for spec in mistakes:
+        done = layout.finished_runs(results_dir, spec.name)
+        followed = {layout.read(run, layout.CONFIG).get("follows") for run in done}
+        if kept := [run for run in done if run.name not in followed]:
+            out[spec.name] = kept[-1]
+    return out
 
 
 def cell(x) -> str:
@@ -96,22 +103,22 @@ def study_section(results_dir: Path, studies) -> list[str]:
             "coloured by outcome.", "", *lines] if lines else []
 
 
-def comparison_lines(results_dir: Path, verdict: dict) -> list[str]:
+def comparison_lines(results_dir: Path, run_dir: Path, verdict: dict) -> list[str]:
     """A best-learning-rate comparison: the rates each variant was compared at, the grid's sensitivity figure, and,
     on a longer-budget run, every claim read at both budgets."""
-    grid = verdict
-    lines = []
+    grid_verdict, lines = verdict, []
     if "budgets" in verdict:
-        grid_run = Path(verdict["budgets"]["grid_run"])
-        grid = layout.read(grid_run, layout.VERDICT)
+        grid_run = run_dir.parent / verdict["budgets"]["grid_run"]
+        grid_verdict = layout.read(grid_run, layout.VERDICT)
         short, longer = verdict["budgets"]["steps"]
-        lines += [f"Both budgets (the claims above are at {longer} steps, each variant retrained at its chosen rate; "
-                  f"grid run at {short} steps: `{relative_to(grid_run, results_dir)}`):", ""]
+        lines += [f"Both budgets (the claims above are at {longer} steps, each variant retrained at its chosen rate on "
+                  f"fresh seeds; the grid run at {short} steps: `{relative_to(grid_run, results_dir)}`):", ""]
         lines += [f"- {line}" for line in budgets.describe(verdict["budgets"])] + [""]
     else:
         grid_run = None
-    if "learning_rates" in grid:
-        lines += [learning_rates.describe(grid["learning_rates"]) + f"; rule: {grid['learning_rates']['rule']}.", ""]
+    if "learning_rates" in grid_verdict:
+        kept = grid_verdict["learning_rates"]
+        lines += [learning_rates.describe(kept) + f"; rule: {kept['rule']}.", ""]
         if grid_run is not None:
             lines += [f"![lr_sensitivity]({relative_to(grid_run, results_dir)}/figures/lr_sensitivity.png)", ""]
     return lines
@@ -138,11 +145,11 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
         relative = run.relative_to(results_dir)
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
         sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
-        sections += comparison_lines(results_dir, verdict)
+        sections += comparison_lines(results_dir, run, verdict)
         sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
-        sections += [f"![{name}]({relative}/figures/{name}.png)"
-                     for name in ("claims", "loss", "grad_norms", "symptom", "lr_sensitivity")
-                     if (run / "figures" / f"{name}.png").exists() or name != "lr_sensitivity"]
+        drawn = ["claims", "loss", "grad_norms", "symptom"]
+        drawn += ["lr_sensitivity"] if "learning_rates" in verdict else []
+        sections += [f"![{name}]({relative}/figures/{name}.png)" for name in drawn]
         sections.append("")
     figure = []
     if verdicts:

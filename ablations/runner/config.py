@@ -109,6 +109,9 @@ def check_overrides(argv: list[str]) -> None:
         if key in options:
             check_choices(key, override.value(), options[key])
             continue
+        if key == "follows":
+            raise UsageError(f"{text}: follows is set by the lab on the run that retrains a learning-rate grid for "
+                             "longer; give comparison=best_lr (or longer_budget=<factor> with train.lr_grid=[...])")
         if key.startswith("declared."):
             raise UsageError(f"{text}: declared.* is what the mistake's catalogue entry declares, not a setting; "
                              "to train at other learning rates give train.lr_grid=[...]")
@@ -212,9 +215,7 @@ def validate(spec, resolved: dict) -> None:
                          f"(train.seq_len={seq_len}): a factor above 1, e.g. 2.0")
     if not 0 < probe["padding_share"] < 1:
         raise UsageError(f"probe.padding_share={probe['padding_share']} must lie between 0 and 1 (exclusive)")
-    if settings.lr_grid and not resolved["data"]["selection_share"] > 0:
-        raise UsageError(f"train.lr_grid={list(settings.lr_grid)} needs a selection split to choose on: "
-                         "data.selection_share=<share of the validation split, e.g. 0.5> (comparison=best_lr sets it)")
+    check_comparison(settings, resolved)
     if resolved["seeds"] < 1:
         raise UsageError(f"seeds={resolved['seeds']} must be a positive integer")
     if resolved["seed"] < 0:
@@ -226,6 +227,23 @@ def validate(spec, resolved: dict) -> None:
     for key, (value, why) in spec.refuses.items():  # the catalogue's special cases
         if given[key] == value:
             raise UsageError(f"mistake={resolved['mistake']} cannot run with {key}={value}: {why}")
+
+
+def check_comparison(settings: TrainSettings, resolved: dict) -> None:
+    """A learning-rate grid, its selection split and its longer budget go together (comparison=best_lr sets all
+    three); each without the others is refused, naming the one missing."""
+    share, longer = resolved["data"]["selection_share"], resolved["longer_budget"]
+    if settings.lr_grid and not share > 0:
+        raise UsageError(f"train.lr_grid={list(settings.lr_grid)} needs a selection split to choose on: "
+                         "data.selection_share=<share of the validation split, e.g. 0.5> (comparison=best_lr sets it)")
+    if share > 0 and not settings.lr_grid and resolved["follows"] is None:
+        raise UsageError(f"data.selection_share={share} holds out validation data to choose a learning rate on: "
+                         "give train.lr_grid=[...] too (comparison=best_lr sets both), or data.selection_share=0")
+    if longer < 1:
+        raise UsageError(f"longer_budget={longer} must be a positive integer (1: no longer budget)")
+    if longer > 1 and not settings.lr_grid:
+        raise UsageError(f"longer_budget={longer} retrains each variant at the rate its grid chose: give "
+                         "train.lr_grid=[...] too (comparison=best_lr sets both), or longer_budget=1")
 
 
 def check_run_name(name) -> None:

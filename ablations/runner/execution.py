@@ -118,13 +118,13 @@ def open_run(spec, resolved: dict, run_dir: Path):
 
 
 def sink_factory(spec, resolved: dict, run_dir: Path):
-    """(variant_dir, seeds, variant) -> where that variant's rows go: its JSONL and W&B (process 0), nowhere
+    """(variant_dir, members, variant) -> where that variant's rows go: its JSONL and W&B (process 0), nowhere
     (the other processes of a multi-host run)."""
     if not hosts.writes():
-        return lambda variant_dir, seeds, variant: NullSink()
+        return lambda variant_dir, members, variant: NullSink()
     w = resolved["wandb"]
-    return lambda variant_dir, seeds, variant: MetricsSink(
-        variant_dir, seeds, mode=w["usable_mode"], project=w["project"], entity=w["entity"],
+    return lambda variant_dir, members, variant: MetricsSink(
+        variant_dir, members, mode=w["usable_mode"], project=w["project"], entity=w["entity"],
         group=f"{spec.name}-{run_dir.name}",
         config={"mistake": spec.name, "variant": variant, **{k: resolved[k] for k in ("model", "train", "data")}})
 
@@ -161,16 +161,23 @@ def quiet_library_noise() -> None:
 
 
 def longer_budget_run(resolved: dict) -> dict | None:
-    """After a learning-rate grid with longer_budget > 1, the run that retrains each variant at the rate the grid
-    chose for it, for longer_budget times the steps: same seeds, batches and measurement split; its own run directory
-    (the steps and each variant's rate are in its identity), resumed like any run."""
+    """After a learning-rate grid with longer_budget > 1 (once its verdict is written), the run that retrains each
+    variant at the rate the grid chose for it, for longer_budget times the steps, on fresh seeds (the next `seeds`
+    after the grid's: the rate was chosen on the grid's seeds, so their luck stays there), measured on the same split.
+    It sits beside the grid run, whose directory name it `follows` (part of its identity), and resumes like any run."""
     if resolved["longer_budget"] <= 1 or not resolved["train"]["lr_grid"]:
         return None
     grid_run = run_directory(resolved)
+    if not layout.is_complete(grid_run):
+        return None
     chosen = layout.read(grid_run, layout.VERDICT)["learning_rates"]["chosen"]
     variants = {name: {**resolved.get("variants", {}).get(name, {}), "train.lr": lr} for name, lr in chosen.items()}
+    name = resolved["run_name"]
     return {**with_settings(resolved, {"steps": resolved["steps"] * resolved["longer_budget"], "train.lr_grid": [],
-                                       "longer_budget": 1, "follows": str(grid_run)}), "variants": variants}
+                                       "seed": resolved["seed"] + resolved["seeds"], "longer_budget": 1,
+                                       "follows": grid_run.name,
+                                       "run_name": None if name is None else f"{name}-x{resolved['longer_budget']}"}),
+            "variants": variants}
 
 
 def run_guarded(spec, resolved: dict, suite: bool, write_figures: WriteFigures) -> bool:
@@ -178,7 +185,7 @@ def run_guarded(spec, resolved: dict, suite: bool, write_figures: WriteFigures) 
     traceback); in a suite, any other error is reported and the suite goes on."""
     try:
         run_one(spec, resolved, write_figures)
-        if (longer := longer_budget_run(resolved)) is not None:
+        if (longer := longer_budget_run(resolved)) is not None and hosts.writes():  # process 0 read the choice
             run_one(spec, longer, write_figures)
         return True
     except UsageError:  # the run's own refusals before any work (a changed config, a locked run): exit 2

@@ -10,14 +10,16 @@ from pathlib import Path
 from ablations.errors import UsageError
 from ablations.runner.config import dotted_keys
 
-# where results go and how they are shown; `declared`, the catalogue's declarations, which a run uses only through
-# the keys they set (comparison=best_lr: train.lr_grid), which are part of its identity; what runs after it
-# (`longer_budget`) and what it retrains (`follows`), which its own keys (steps, each variant's rate) say
-RUN_ONLY_KEYS = ("wandb", "results_dir", "run_name", "dry_run", "distributed", "debug", "declared", "longer_budget",
-                 "follows")
+# Keys that do not change what a run trains or measures:
+RUN_ONLY_KEYS = (
+    "wandb", "results_dir", "run_name", "dry_run", "distributed", "debug",  # where results go, how they are shown
+    "declared",  # the catalogue's declarations: a run uses them only through the keys they set (train.lr_grid)
+    "longer_budget",  # what runs after this run (the longer run's own steps and rates are in its identity)
+)
 
-# Keys added to the config after runs were committed, each with the value that does what the code did before it.
-ADDED_LATER = {"model.attention": "einsum", "train.lr_grid": [], "data.selection_share": 0.0}
+# Keys added to the config after runs were committed, each with the value that does what the code did before it
+# (a key without a section is a top-level one).
+ADDED_LATER = {"model.attention": "einsum", "train.lr_grid": [], "data.selection_share": 0.0, "follows": None}
 
 
 def identity(resolved: dict) -> dict:
@@ -25,14 +27,16 @@ def identity(resolved: dict) -> dict:
     added later that a saved config predates is filled in at the value that did what the code did then."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in resolved.items() if k not in RUN_ONLY_KEYS}
     for section, key, before in added_later():
-        if isinstance(out.get(section), dict):
+        if not section:
+            out.setdefault(key, before)
+        elif isinstance(out.get(section), dict):
             out[section].setdefault(key, before)
     return out
 
 
 def added_later() -> list[tuple[str, str, object]]:
-    """ADDED_LATER as (section, key, earlier value)."""
-    return [(*dotted.split("."), before) for dotted, before in ADDED_LATER.items()]
+    """ADDED_LATER as (section, key, earlier value); the section of a top-level key is ""."""
+    return [(*dotted.rpartition(".")[::2], before) for dotted, before in ADDED_LATER.items()]
 
 
 MEASURE_ONLY_KEYS = ("probe",)  # settings of what is measured after training, not of the training
@@ -50,8 +54,9 @@ def run_directory(resolved: dict) -> Path:
     did before it, so the run directories made before it keep their names."""
     named = identity(resolved)
     for section, key, before in added_later():
-        if isinstance(named.get(section), dict) and named[section].get(key) == before:
-            del named[section][key]
+        node = named if not section else named.get(section)
+        if isinstance(node, dict) and key in node and node[key] == before:
+            del node[key]
     digest = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:10]
     name = digest if resolved["run_name"] is None else str(resolved["run_name"])  # run_name=0 is a name
     return Path(resolved["results_dir"]) / resolved["mistake"] / name

@@ -56,15 +56,15 @@ class VariantTrainer:
         step = chunk_start + self.s.log_every
         evaluated = step % self.s.eval_every == 0 or step == self.s.steps  # the final loss is the last step's
         val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if evaluated else None
-        chosen_on = (self.evaluate(state["params"], *self.selection_windows)
+        selection_losses = (self.evaluate(state["params"], *self.selection_windows)
                      if evaluated and self.selection_windows is not None else None)
         rows = [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
                 for i, seed in enumerate(self.members.seeds)]
         for i, row in enumerate(rows):
             if self.members.grid:
                 row["peak_lr"] = self.members.peak_lrs[i]
-            if chosen_on is not None:
-                row["selection_loss"] = float(chosen_on[i])
+            if selection_losses is not None:
+                row["selection_loss"] = float(selection_losses[i])
         return state, rows
 
     def log(self, rows: list[dict]) -> None:

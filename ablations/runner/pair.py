@@ -93,7 +93,7 @@ def check_data(spec, cfg: dict) -> None:
                              f"probe.length_factor={cfg['probe']['length_factor']}): {error} of the validation split; "
                              "lower train.eval_windows or give more text") from None
     memory.check_training(variant_models(spec, cfg, corpora, s), s.batch_size, s.seq_len, s.eval_windows,
-                          cfg["seeds"] * max(1, len(s.lr_grid)))
+                          len(Members.of(s, range(cfg["seeds"]))))
 
 
 def probe_inputs(corpus: Corpus, s: TrainSettings, probe: dict) -> probe_lib.ProbeInputs:
@@ -157,7 +157,8 @@ def prepare_variants(spec, cfg: dict, run_dir: Path, s: TrainSettings, seeds: li
     for (name, corpus), model_cfg in zip(corpora.items(), variant_models(spec, cfg, corpora, s).values()):
         if hosts.writes():
             (run_dir / name).mkdir(parents=True, exist_ok=True)
-        variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, seeds, name)))
+        members = Members.of(variant_train_settings(spec, cfg, name), seeds).keys  # W&B: a run per seed (and rate)
+        variants.append(Variant(name, model_cfg, corpus, run_dir / name, sink_factory(run_dir / name, members, name)))
     return variants
 
 
@@ -181,21 +182,21 @@ def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     checkpoints.close()
     if not hosts.writes():
         return None
-    selection = choose_learning_rates(variants, s, seeds) if s.lr_grid else None
-    if selection is not None:
-        layout.write(run_dir, layout.LEARNING_RATES, selection)
-    chosen = lambda name: selection["variants"][name]["chosen"] if selection else None  # noqa: E731
+    lr_choice = choose_learning_rates(variants, s, seeds) if s.lr_grid else None
+    if lr_choice is not None:
+        layout.write(run_dir, layout.LEARNING_RATES, lr_choice)
+    chosen = lambda name: lr_choice["variants"][name]["chosen"] if lr_choice else None  # noqa: E731
     measured = {v.name: measure_variant(spec, v, hosts.local_copy(states[v.name]), s, cfg["probe"], seeds,
                                         chosen(v.name)) for v in variants}
     layout.write(run_dir, layout.MEASUREMENTS, measured)
     verdict = decide(spec, measured, variants[0].model_cfg)
-    if selection is not None:
-        verdict["learning_rates"] = learning_rates.summary(selection)
+    if lr_choice is not None:
+        verdict["learning_rates"] = learning_rates.summary(lr_choice)
     if cfg["follows"]:  # a longer budget: every claim read beside its outcome on the grid this run retrains
-        grid_run = Path(cfg["follows"])
+        grid_run = run_dir.parent / cfg["follows"]
         verdict["budgets"] = {**budgets.compare(layout.read(grid_run, layout.VERDICT), verdict,
                                                 layout.read(grid_run, layout.CONFIG)["steps"], s.steps),
-                              "grid_run": str(grid_run),
+                              "grid_run": grid_run.name,
                               "learning_rates": {v.name: variant_train_settings(spec, cfg, v.name).lr
                                                  for v in variants}}
     layout.write(run_dir, layout.VERDICT, verdict)

@@ -16,7 +16,7 @@ from ablations.errors import UsageError
 from ablations.runner import layout
 from ablations.runner.config import (check_choices, check_overrides, check_value, composed, defaults, dotted_keys,
                                      groups, parsed, resolve, validate)
-from ablations.runner.execution import quiet_library_noise, run_guarded
+from ablations.runner.execution import longer_budget_run, quiet_library_noise, run_guarded
 from ablations.runner.identity import run_directory, same_training
 from ablations.runner.pair import check_data
 from ablations.runner.tracking import usable_mode
@@ -93,8 +93,17 @@ def point_summary(at: dict, resolved: dict, ok: bool) -> dict:
     timing = layout.read(run, layout.TIMING) if (run / layout.TIMING).exists() else {}
     keep = ("says", "source", "reference", "metric", "kind", "outcome", "why", "n", "mean", "ci", "p", "margin",
             "unit", "seeds_needed", "correct", "broken")
-    return {**point, "verdict": verdict["verdict"], "diverged": verdict["diverged"], "seconds": timing.get("seconds"),
-            "claims": [{k: c[k] for k in keep if k in c} for c in verdict["claims"]]}
+    point = {**point, "verdict": verdict["verdict"], "diverged": verdict["diverged"], "seconds": timing.get("seconds"),
+             # the catalogue's claims, the same at every point (a share claim appears only where seeds split)
+             "claims": [{k: c[k] for k in keep if k in c} for c in verdict["claims"] if not c.get("derived")],
+             **{"converged_share": {k: c[k] for k in keep if k in c}
+                for c in verdict["claims"] if c.get("derived")}}
+    longer = longer_budget_run(resolved)
+    if longer is not None and layout.is_complete(run_directory(longer)):
+        longer_verdict = layout.read(run_directory(longer), layout.VERDICT)
+        point["longer_budget"] = {"run": str(run_directory(longer).relative_to(Path(resolved["results_dir"]))),
+                                  "verdict": longer_verdict["verdict"], "budgets": longer_verdict["budgets"]}
+    return point
 
 
 def label(at: dict) -> str:

@@ -89,12 +89,9 @@ class Members:
     def __len__(self) -> int:
         return len(self.seeds)
 
-    def key(self, row: dict):
-        """The member a log row belongs to: its seed, and its learning rate on a grid."""
-        return (row["seed"], row["peak_lr"]) if self.grid else row["seed"]
-
     @property
     def keys(self) -> list:
+        """Each member as its log rows name it (tracking.member_of): its seed, and its rate on a grid."""
         return list(zip(self.seeds, self.peak_lrs)) if self.grid else list(self.seeds)
 
     def arrays(self) -> dict:

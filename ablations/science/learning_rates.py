@@ -39,17 +39,21 @@ def choose(rows: list[dict], grid, seeds) -> dict:
             "all_diverged": all(math.isinf(entry["score"]) for entry in by_lr), "by_lr": by_lr}
 
 
-def summary(selection: dict) -> dict:
-    """What a verdict keeps of the choice: the rule, the grid, each variant's rate, the variants chosen at an end."""
-    return {"rule": selection["rule"], "grid": selection["grid"],
-            "chosen": {name: choice["chosen"] for name, choice in selection["variants"].items()},
-            "at_edge": [name for name, choice in selection["variants"].items() if choice["at_edge"]]}
+def summary(lr_choice: dict) -> dict:
+    """What a verdict keeps of the choice: the rule, the grid, each variant's rate, the variants chosen at an end of
+    the grid and those whose every rate diverged."""
+    variants = lr_choice["variants"]
+    return {"rule": lr_choice["rule"], "grid": lr_choice["grid"],
+            "chosen": {name: choice["chosen"] for name, choice in variants.items()},
+            "at_edge": [name for name, choice in variants.items() if choice["at_edge"]],
+            "all_diverged": [name for name, choice in variants.items() if choice["all_diverged"]]}
 
 
 def describe(kept: dict) -> str:
     """One line from a verdict's `learning_rates` (`summary`): the rate each variant is compared at, of which grid,
     with a choice at an end of the grid flagged."""
     grid = ", ".join(f"{lr:g}" for lr in kept["grid"])
-    chosen = ", ".join(f"{name} {lr:g}" + (" (an end of the grid)" if name in kept["at_edge"] else "")
-                       for name, lr in kept["chosen"].items())
+    flag = lambda name: (" (every rate diverged)" if name in kept.get("all_diverged", ()) else  # noqa: E731
+                         " (an end of the grid)" if name in kept["at_edge"] else "")
+    chosen = ", ".join(f"{name} {lr:g}{flag(name)}" for name, lr in kept["chosen"].items())
     return f"learning rates, each variant's best of [{grid}] on the selection split: {chosen}"

@@ -33,7 +33,7 @@ def converged(measured: dict) -> bool:
     return not measured.get("still_improving", 0.0)
 
 
-def depth_ratio(rows: list[dict], blocks: list[str]) -> float:
+def median_depth_ratio(rows: list[dict], blocks: list[str]) -> float:
     """Median over the logged rows of log10(first block's gradient norm / last block's). A row where either norm
     is zero, non-finite or missing is left out; none left (all-zero gradients, mistake 9) gives NaN."""
     first, last = (np.array([r.get(k, np.nan) for r in rows], np.float64) for k in (blocks[0], blocks[-1]))
@@ -49,6 +49,6 @@ def standard(rows: list[dict], total_steps: int, floor: float | None) -> dict:
         first_ratio = np.log10(np.float64(first[blocks[0]]) / np.float64(first[blocks[-1]]))
     return {**learning_curve(evals, total_steps, floor), "train_ce": rows[-1]["train_ce"],
             "diverged_at": rows[-1]["diverged_at"], "grad_depth_ratio": float(first_ratio),
-            "grad_depth_ratio_median": depth_ratio(rows, blocks),
+            "grad_depth_ratio_median": median_depth_ratio(rows, blocks),
             "zero_gradient": float(all(r["grad_norm"] == 0.0 for r in rows)),
             **({"entropy_floor": floor} if floor is not None else {})}

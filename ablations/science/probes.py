@@ -44,13 +44,18 @@ def causality(lm: LanguageModel, data: ProbeInputs) -> dict:
     return {"causal_leak": float(jnp.max(jnp.abs(before[:, : t + 1] - after[:, : t + 1])))}
 
 
+PREFIX_POSITIONS = 64  # the prefix probe scores at most this many positions, evenly spaced (every one up to T=64)
+
+
 def prefix_loss(lm: LanguageModel, data: ProbeInputs) -> dict:
     """The honest loss: position t scored from a forward of its prefix alone, inputs[:, :t+1], so a model that
     reads the future within the window (mistake 5) cannot profit from it. Equals the ordinary loss if causal.
-    One forward per position: T forwards of lengths 1..T."""
+    One forward per scored position (each length compiles once a process): every position of windows up to
+    PREFIX_POSITIONS long, that many evenly spaced ones (the last included) in longer windows."""
     width = data.inputs.shape[1]
+    scored = np.unique(np.linspace(0, width - 1, min(width, PREFIX_POSITIONS)).round().astype(int))
     losses = np.stack([token_losses(lm.forward(data.inputs[:, : t + 1], None)[:, t], data.targets[:, t])
-                       for t in range(width)], axis=1)  # [N, T]
+                       for t in scored], axis=1)  # [N, scored positions]
     return {"prefix_val_loss": float(losses.mean())}
 
 

@@ -18,11 +18,13 @@ Exact rules (`Invariant`, `Exactly`) hold or fail on every seed; they need no st
 
 Where the seeds of a variant split into those that learned the task and those that did not (the synthetic copy
 task, whose exact floor says which: `measures.converged`), the sample is a mixture and a t interval over it means
-nothing. Then (ablations.science.verdict) every statistical claim is read on the seeds where both variants
-converged, and the share of seeds that converge is a claim of its own, `ConvergedShare`: Fisher's exact test of
-the 2x2 table (variant x converged), each share with its exact (Clopper-Pearson) 95% interval:
-  reproduced  p < 0.05 and the broken variant converges in fewer seeds
-  opposite    p < 0.05 and it converges in more
+nothing. Then (ablations.science.verdict) every statistical claim is read on the seeds where the reference variant
+converged (its failures are not the mistake's doing; the broken variant's are part of the effect), and the share of
+seeds that converge is a claim of its own, `ConvergedShare`: an exact McNemar test (the design is paired: seed i of
+both variants shares its initialisation and batches), i.e. a two-sided binomial test of the discordant pairs, each
+share shown with its exact (Clopper-Pearson) 95% interval:
+  reproduced  p < 0.05 and more pairs where only the correct variant converged
+  opposite    p < 0.05 and more pairs where only the broken variant converged
   inconclusive otherwise (an exact test cannot show two shares equal).
 """
 from __future__ import annotations
@@ -148,7 +150,7 @@ class NoGain:
                             abs(result["mean"] + m))
 
 
-def share(flags) -> dict:
+def binomial_share(flags) -> dict:
     """k of n with the exact (Clopper-Pearson) interval of the share (scipy.stats.binomtest)."""
     k, n = int(np.sum(flags)), len(flags)
     if n == 0:
@@ -159,28 +161,27 @@ def share(flags) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class ConvergedShare:
-    """The broken variant reaches the floor in fewer seeds than the correct one (Fisher's exact test)."""
+    """The broken variant converges in fewer seeds than the correct one: an exact McNemar test on the pairs."""
     metric: str = "converged"
 
     def describe(self) -> str:
-        return (f"share of seeds that converge: broken lower than correct, Fisher's exact test at p < "
+        return (f"share of seeds that converge: broken lower than correct, exact McNemar test (pairs) at p < "
                 f"{1 - CONFIDENCE:g}")
 
     def decide(self, correct, broken, model_cfg=None) -> dict:
-        c, b = share(correct), share(broken)
-        table = [[c["k"], c["n"] - c["k"]], [b["k"], b["n"] - b["k"]]]
-        p = float(stats.fisher_exact(table).pvalue) if c["n"] and b["n"] else math.nan
-        result = {"correct": c, "broken": b, "n": min(c["n"], b["n"]), "mean": b["share"] - c["share"], "p": p,
-                  "metric": self.metric, "rule": self.describe(), "kind": "share"}
-        if p < 1 - CONFIDENCE and b["share"] < c["share"]:
-            return {**result, "outcome": "reproduced", "why": f"p = {p:.3g} < {1 - CONFIDENCE:g}"}
+        c, b = binomial_share(correct), binomial_share(broken)
+        only_correct = sum(bool(x) and not bool(y) for x, y in zip(correct, broken))
+        only_broken = sum(bool(y) and not bool(x) for x, y in zip(correct, broken))
+        discordant = only_correct + only_broken
+        p = float(stats.binomtest(only_correct, discordant, 0.5).pvalue) if discordant else 1.0
+        result = {"correct": c, "broken": b, "n": min(c["n"], b["n"]), "mean": c["share"] - b["share"], "p": p,
+                  "discordant": [only_correct, only_broken], "metric": self.metric, "rule": self.describe(),
+                  "kind": "share"}
+        pairs = f"{only_correct} pairs where only the correct variant converged, {only_broken} only the broken"
         if p < 1 - CONFIDENCE:
-            return {**result, "outcome": "opposite", "why": f"p = {p:.3g} < {1 - CONFIDENCE:g}, more broken seeds"}
-        return {**result, "outcome": "inconclusive", "why": f"p = {_g(p)}: the shares are not told apart"}
-
-
-def _g(x) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.3g}"
+            outcome = "reproduced" if only_correct > only_broken else "opposite"
+            return {**result, "outcome": outcome, "why": f"{pairs}: p = {p:.3g} < {1 - CONFIDENCE:g}"}
+        return {**result, "outcome": "inconclusive", "why": f"{pairs}: p = {p:.3g}, the shares are not told apart"}
 
 
 def _exact(correct, broken, metric: str, rule: str, holds: bool, **extra) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import math
+import warnings
 
 from ablations.science import measures
 from ablations.science.rules import HOLDS, MAX_SEEDS, NOT_MEASURED, ConvergedShare
@@ -28,38 +29,42 @@ def converged_seeds(measured: dict[str, list[dict]], variant: str) -> list[bool]
     return [measures.converged(m) for m in seeds]
 
 
+def split(flags: list[bool] | None) -> bool:
+    return flags is not None and 0 < sum(flags) < len(flags)
+
+
 def mixture(measured: dict[str, list[dict]], reference: str) -> dict | None:
     """Where the seeds of the reference or the broken variant split into converged and not: each variant's
-    converged seeds, and the seeds where both converged (those a statistical claim is then read on)."""
+    converged seeds, and the seeds where the reference converged, which a statistical claim is then read on (a
+    reference seed that did not learn the task is no fair comparison; a broken one that did not is the effect)."""
     flags = {v: converged_seeds(measured, v) for v in (reference, "broken")}
-    if any(f is None for f in flags.values()) or not any(0 < sum(f) < len(f) for f in flags.values()):
+    if any(f is None for f in flags.values()) or not any(split(f) for f in flags.values()):
         return None
-    both = [i for i, pair in enumerate(zip(*flags.values())) if all(pair)]
-    return {"converged": flags, "read_on": both}
+    return {"converged": flags, "read_on": [i for i, ok in enumerate(flags[reference]) if ok]}
 
 
-def decide_on_converged(claim, measured: dict[str, list[dict]], split: dict, model_cfg) -> dict:
-    """A statistical claim on a mixture: read on the seeds where both variants converged (the t interval over a
+def decide_on_converged(claim, measured: dict[str, list[dict]], seeds: dict, model_cfg) -> dict:
+    """A statistical claim on a mixture: read on the seeds where the reference converged (the t interval over a
     bimodal sample would describe no seed)."""
-    values = lambda v: [measured[v][i][claim.rule.metric] for i in split["read_on"]]  # noqa: E731
-    result = claim.rule.decide(values(claim.reference), values("broken"), model_cfg)
-    counts = ", ".join(f"{v} {sum(f)}/{len(f)}" for v, f in split["converged"].items())
-    why = (f"seeds split (converged: {counts}); read on the {len(split['read_on'])} seeds where both converged: "
-           + result["why"])
-    return {**result, "why": why, "mixture": split}
+    values = lambda v: [measured[v][i][claim.rule.metric] for i in seeds["read_on"]]  # noqa: E731
+    counts = ", ".join(f"{v} {sum(f)}/{len(f)}" for v, f in seeds["converged"].items())
+    head = f"seeds split (converged: {counts}); read on the {len(seeds['read_on'])} seeds where the " \
+           f"{claim.reference} variant converged"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean and spread of no seed at all are NaN
+        result = claim.rule.decide(values(claim.reference), values("broken"), model_cfg)
+    return {**result, "why": f"{head}: {result['why']}", "mixture": seeds}
 
 
 def share_claim(measured: dict[str, list[dict]]) -> dict | None:
-    """On data with an exact floor (the synthetic copy task), the share of seeds that converge, broken against
-    correct: a claim of its own (rules.ConvergedShare), whatever the mistake's claims read."""
+    """Where the seeds of the correct or the broken variant split into converged and not (data with an exact floor:
+    the synthetic copy task), the share of seeds that converge, broken against correct: a claim of its own
+    (rules.ConvergedShare)."""
     correct, broken = converged_seeds(measured, "correct"), converged_seeds(measured, "broken")
-    if correct is None:
+    if correct is None or broken is None or not (split(correct) or split(broken)):
         return None
-    head = {"says": CONVERGES, "source": "lab", "reference": "correct", "derived": True}
-    if broken is None:
-        return {**head, "metric": "converged", "rule": ConvergedShare().describe(), "kind": "none",
-                "outcome": NOT_MEASURED, "why": "the broken variant's data has no known floor", "n": len(correct)}
-    return {**head, **ConvergedShare().decide(correct, broken)}
+    return {"says": CONVERGES, "source": "lab", "reference": "correct", "derived": True,
+            **ConvergedShare().decide(correct, broken)}
 
 
 def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
@@ -67,8 +72,7 @@ def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
     statistical claim against a reference variant that diverged is inconclusive: its last finite state is no
     fair comparison. A broken variant that diverged is a finding of its own (the summary starts with it) and its
     claims are still decided. Where seeds split into converged and not, a statistical claim is read on the seeds
-    where both variants converged, and the share that converges is decided as a claim of its own (appended after
-    the catalogue's claims, on every run of data with a known floor)."""
+    where the reference converged, and the share that converges is a claim of its own (after the catalogue's)."""
     diverged = {v: [m["diverged_at"] for m in seeds if m["diverged_at"] >= 0] for v, seeds in measured.items()}
     claims = []
     for claim in spec.claims:
@@ -78,8 +82,8 @@ def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
                            "rule": claim.rule.describe(), "kind": "none", "outcome": NOT_MEASURED,
                            "why": f"this data gives no {metric}", "n": len(measured["broken"])})
             continue
-        split = mixture(measured, claim.reference) if hasattr(claim.rule, "margin") else None
-        result = (decide_on_converged(claim, measured, split, model_cfg) if split else
+        seeds = mixture(measured, claim.reference) if hasattr(claim.rule, "margin") else None
+        result = (decide_on_converged(claim, measured, seeds, model_cfg) if seeds else
                   claim.rule.decide([m[metric] for m in measured[claim.reference]],
                                     [m[metric] for m in measured["broken"]], model_cfg))
         if result["kind"] == "statistical" and diverged[claim.reference]:
@@ -123,7 +127,7 @@ def numbers(c: dict) -> str:
     if c["kind"] == "share":
         part = lambda s: f"{s['k']}/{s['n']} [{_g(s['ci'][0])}, {_g(s['ci'][1])}]"  # noqa: E731
         return (f"converged: correct {part(c['correct'])}, broken {part(c['broken'])} (95% exact intervals); "
-                f"Fisher's exact p={_g(c['p'])}: {c['why']}")
+                f"exact McNemar p={_g(c['p'])}: {c['why']}")
     side = lambda s: f"{_g(s['mean'])} ± {_g(s['std'])}"  # noqa: E731
     sides = f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])}"
     if c["kind"] == "exact":
