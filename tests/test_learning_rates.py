@@ -106,7 +106,7 @@ def test_a_grid_member_trains_as_a_run_at_its_rate_alone():
 def grid_and_longer(results):
     """The grid run of a best_lr run, and the longer-budget run that follows it."""
     runs = sorted((results / "narrow_ffn").iterdir(), key=lambda d: (d / "learning_rates.json").exists())
-    assert len(runs) == 2 and json.loads((runs[0] / "config.json").read_text())["follows"] == str(runs[1])
+    assert len(runs) == 2 and json.loads((runs[0] / "config.json").read_text())["follows"] == runs[1].name
     return runs[1], runs[0]
 
 
@@ -133,7 +133,8 @@ def test_a_best_lr_run_chooses_each_variants_rate_measures_it_there_plots_the_cu
     assert (run / "figures" / "lr_sensitivity.png").stat().st_size > 5000
     longer_config, longer_verdict = (json.loads((longer / name).read_text())
                                      for name in ("config.json", "verdict.json"))
-    assert longer_config["steps"] == 4 * 4 and longer_config["follows"] == str(run)  # TINY's 4 steps, times 4
+    assert longer_config["steps"] == 4 * 4 and longer_config["follows"] == run.name  # TINY's 4 steps, times 4
+    assert longer_config["seed"] == 2  # fresh seeds: the grid's were 0 and 1
     assert {v: c["train.lr"] for v, c in longer_config["variants"].items()} == verdict["learning_rates"]["chosen"]
     assert [c["says"] for c in longer_verdict["budgets"]["claims"]] == [c["says"] for c in verdict["claims"]]
     assert longer_verdict["budgets"]["steps"] == [4, 16]
