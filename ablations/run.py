@@ -54,6 +54,9 @@ def run(cfg: DictConfig) -> None:
         if hosts.writes():  # printed once, by process 0
             for r in resolved:
                 print(f"dry run: mistake={r['mistake']} seeds={r['seeds']} steps={r['steps']} -> {run_directory(r)}")
+                if r["longer_budget"] > 1 and r["train"]["lr_grid"]:
+                    print(f"   then each variant at its chosen rate for {r['longer_budget'] * r['steps']} steps on "
+                          f"seeds from {r['seed'] + r['seeds']}, beside it (its directory depends on the rates chosen)")
         return
     mode = usable_mode(cfg.wandb.mode) if hosts.writes() else "disabled"  # once per process, not per run
     for r in resolved:

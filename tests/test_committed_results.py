@@ -9,6 +9,7 @@ from conftest import ROOT
 
 from ablations import catalogue
 from ablations.runner.config import composed, resolve
+from ablations.runner.execution import longer_budget_run
 from ablations.runner.identity import run_directory
 from ablations.runner.reference import reference_run
 from ablations.runner.study_points import composed_points
@@ -46,3 +47,18 @@ def test_every_study_point_composes_to_its_committed_run_directory(study):
     needs_committed(RESULTS / "studies" / study.name)
     for at, resolved in composed_points(study, study.axes, ["results_dir=results"]):
         assert committed(run_directory(resolved)), (at, run_directory(resolved))
+
+
+@pytest.mark.parametrize("data", ["synthetic", "shakespeare"])
+@pytest.mark.parametrize("spec", catalogue.MISTAKES, ids=lambda spec: spec.name)
+def test_every_committed_best_lr_run_is_its_grid_or_the_longer_budget_that_follows_it(spec, data):
+    results = RESULTS / "best_lr" / ("shakespeare" if data == "shakespeare" else "")
+    needs_committed(results / spec.name)
+    resolved = resolve(composed([f"mistake={spec.name}", f"data={data}", "comparison=best_lr",
+                                 f"results_dir={results.relative_to(ROOT)}"]))
+    grid = run_directory(resolved)
+    assert committed(grid), grid
+    longer = longer_budget_run({**resolved, "results_dir": str(RESULTS.parent / resolved["results_dir"])})
+    expected = {grid.name, run_directory(longer).name}
+    found = {p.parent.name for p in (results / spec.name).glob("*/verdict.json")}
+    assert found <= expected, found - expected  # nothing committed there that the command would not make

@@ -73,10 +73,13 @@ def _claim_list(verdict: dict) -> str:
     return "\n".join(items)
 
 
-def panel_grid(group: str, project: str, entity: str | None, n_layers: int | None = None) -> wr.PanelGrid:
-    """The plots for one mistake: its runs only, grouped into correct vs broken."""
+def panel_grid(group: str, project: str, entity: str | None, n_layers: int | None = None,
+               grid: bool = False) -> wr.PanelGrid:
+    """The plots for one mistake: its runs only, grouped into correct vs broken (and, on a learning-rate grid, by
+    rate too: a mean over the rates would be a curve no run followed)."""
+    keys = [GROUP_KEY, "peak_lr"] if grid else [GROUP_KEY]
     runset = wr.Runset(entity=entity or "", project=project, name=group, filters=group_filter(group),
-                       groupby=[f"config.{GROUP_KEY}"])
+                       groupby=[f"config.{key}" for key in keys])
     grouped = dict(groupby=wr.Config(GROUP_KEY), groupby_aggfunc="mean", groupby_rangefunc="stddev")
     panels = [
         wr.LinePlot(title=f"{m} vs step", x="Step", y=[m], layout=wr.Layout(x=8 * i, y=0, w=8, h=6), **grouped)
@@ -107,7 +110,8 @@ def build_report(entries: list[tuple[dict, str]], project: str, entity: str | No
         text = f"**Claim:** {verdict.get('claim', '')}  \n**W&B group:** `{group}`"
         checks = _claim_list(verdict)
         blocks.append(wr.MarkdownBlock(text=text + ("\n\n" + checks if checks else "")))
-        blocks.append(panel_grid(group, project, entity, verdict.get("n_layers", n_layers)))
+        blocks.append(panel_grid(group, project, entity, verdict.get("n_layers", n_layers),
+                                 grid="learning_rates" in verdict))
     return wr.Report(project=project, entity=entity, title=TITLE, description=DESCRIPTION, blocks=blocks,
                      width="fluid")
 
