@@ -1,5 +1,6 @@
-"""`python -m ablations.report [--results results] [--wandb]`: the suite's REPORT.md (verdict table, studies and
-every figure) from finished runs, and with --wandb a W&B Report built with the Reports API."""
+"""`python -m ablations.report [--results results] [--wandb] [--redecide]`: the suite's REPORT.md (verdict table,
+studies and every figure) from finished runs, with --wandb a W&B Report built with the Reports API, and with
+--redecide (instead) each claim's recorded outcome beside the one today's rules give on the same measurements."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
@@ -18,12 +19,18 @@ def report(argv: list[str]) -> int:
     parser.add_argument("--wandb", action="store_true", help="also build (and, when logged in, save) a W&B Report")
     parser.add_argument("--project", default=WandbSection.project)
     parser.add_argument("--entity", default=WandbSection.entity)
+    parser.add_argument("--redecide", action="store_true",
+                        help="print each claim's recorded outcome beside today's rules' on the same measurements "
+                             "(a markdown table); writes nothing")
     args = parser.parse_args(argv)
     results = paths.existing_directory(args.results, "--results", "results")
     if not any(layout.finished_runs(results, name) for name in catalogue.BY_NAME) and \
             not (results / "studies").is_dir():
         raise UsageError(f"--results {args.results} holds no finished run (<mistake>/<run>/{layout.VERDICT}); give "
                          "the results_dir of a run, e.g. --results results or --results runs")
+    if args.redecide:
+        print("\n".join(markdown.redecided(results, catalogue.MISTAKES)))
+        return 0
     paths.writable_file(results / markdown.REPORT, "--results", "results")
     print(markdown.write_markdown(results, catalogue.MISTAKES, catalogue.STUDIES))
     if args.wandb:

@@ -149,3 +149,15 @@ def test_the_final_loss_is_the_last_steps_whatever_eval_every_is(steps, eval_eve
             evals = [r for r in rows if r["seed"] == seed and "val_loss" in r]
             assert evals[-1]["step"] == steps and final["val_loss"] == evals[-1]["val_loss"]
             assert [r["step"] for r in evals] == sorted({*range(eval_every, steps + 1, eval_every), steps})
+
+
+@pytest.mark.slow
+def test_redeciding_fresh_runs_with_todays_rules_gives_their_recorded_outcomes(tiny_suite):
+    """`report --redecide` puts each recorded outcome beside today's rules' on the same measurements: on runs made
+    with today's rules the two agree on every claim, and nothing is written."""
+    before = sorted(p.name for p in tiny_suite.iterdir())
+    out = run_lab("--results", str(tiny_suite), "--redecide", module="ablations.report").stdout
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) >= sum(len(spec.claims) for spec in MISTAKES)
+    assert all(row[3] == row[4] for row in rows), [row for row in rows if row[3] != row[4]]
+    assert sorted(p.name for p in tiny_suite.iterdir()) == before

@@ -130,6 +130,32 @@ def relative_to(path: Path, results_dir: Path) -> Path:
     return path.relative_to(root) if path.is_relative_to(root) else path
 
 
+def redecided(results_dir: Path, mistakes) -> list[str]:
+    """Every claim of the latest run of each mistake, its recorded outcome (verdict.json) beside the outcome today's
+    rules give on the same measurements.json: what a change of rule changed, without retraining or rewriting."""
+    from ablations.runner import pair  # the model config of a run needs its corpus (its vocabulary)
+    from ablations.runner.config import train_settings
+    from ablations.runner.identity import identity
+    from ablations.science.verdict import decide
+
+    lines = ["| # | mistake | claim | recorded | today's rules | why (today) |", "|---|---|---|---|---|---|"]
+    for spec in mistakes:
+        run = latest_runs(results_dir, [spec]).get(spec.name)
+        if run is None:
+            continue
+        saved = layout.read(run, layout.CONFIG)
+        config = {**saved, **identity(saved)}  # keys added since, at the values that did what the code did then
+        corpora = pair.variant_corpora(spec, config)
+        model_cfg = pair.variant_models(spec, config, corpora, train_settings(config))["correct"]
+        recorded = {c["says"]: c["outcome"] for c in layout.read(run, layout.VERDICT)["claims"]}
+        for c in decide(spec, layout.read(run, layout.MEASUREMENTS), model_cfg)["claims"]:
+            before = recorded.get(c["says"], "(no such claim then)")
+            mark = "**" if before != c["outcome"] else ""
+            lines.append(f"| {spec.number} | {spec.name} | {c['says']} | {before} | {mark}{c['outcome']}{mark} | "
+                         f"{c.get('why', '')} |")
+    return lines
+
+
 def write_markdown(results_dir: Path, mistakes, studies) -> Path:
     """REPORT.md (and the claims figure of every mistake) under results_dir, from its finished runs."""
     runs = latest_runs(results_dir, mistakes)
