@@ -185,7 +185,7 @@ def run_guarded(spec, resolved: dict, suite: bool, write_figures: WriteFigures) 
     traceback); in a suite, any other error is reported and the suite goes on."""
     try:
         run_one(spec, resolved, write_figures)
-        if (longer := longer_budget_run(resolved)) is not None and hosts.writes():  # process 0 read the choice
+        if (longer := longer_budget_run(resolved)) is not None:  # every process: the run's barriers need them all
             run_one(spec, longer, write_figures)
         return True
     except UsageError:  # the run's own refusals before any work (a changed config, a locked run): exit 2
