@@ -185,14 +185,14 @@ class Compiled:
     program: object
     state: dict
     tokens: jax.Array
-    seeds: jax.Array
+    member_arrays: dict  # the chunk's `members` argument: every seed (at every rate of a grid)
     params: int
     compile_s: float
     calls: int = 0
 
     def run(self) -> None:
         start = self.calls * self.bench.settings.log_every
-        self.state, metrics = self.program(self.state, self.tokens, self.seeds, start)
+        self.state, metrics = self.program(self.state, self.tokens, self.member_arrays, start)
         jax.block_until_ready(metrics)
         self.calls += 1
 
@@ -207,10 +207,10 @@ def compile_bench(bench: Bench) -> Compiled:
     state = init_state(bench.model, s, list(members.seeds))  # every seed at every rate of a grid
     chunk = make_train_chunk(bench.model, s, layer_groups(seed_slice(state["params"], 0)), 1)
     tokens = jax.random.randint(jax.random.key(1), (200_000,), 0, bench.model.vocab_size, jnp.int32)
-    seed_array = members.arrays()
+    member_arrays = members.arrays()
     tic = time.perf_counter()
-    program = chunk.lower(state, tokens, seed_array, 0).compile()
-    return Compiled(bench, program, state, tokens, seed_array, n_params(seed_slice(state["params"], 0)),
+    program = chunk.lower(state, tokens, member_arrays, 0).compile()
+    return Compiled(bench, program, state, tokens, member_arrays, n_params(seed_slice(state["params"], 0)),
                     time.perf_counter() - tic)
 
 
@@ -229,7 +229,7 @@ def run_bench(compiled: Compiled, peak: float, dispatches: int) -> dict:
         return row
     compiled.run()
     step_s = compiled.step_s(dispatches)
-    tokens_per_s = s.batch_size * s.seq_len * len(Members.of(s, range(bench.seeds))) / step_s  # every member
+    tokens_per_s = s.batch_size * s.seq_len * len(compiled.member_arrays["seed"]) / step_s
     against, source = mfu_peak(bench, peak)
     return {**row, "step_ms": step_s * 1e3, "tokens_per_s": tokens_per_s, "peak_memory_mb": peak_memory_mb(),
             "mfu": tokens_per_s * flops_per_token(bench.model, s.seq_len, compiled.params) / against,
@@ -241,7 +241,7 @@ def profile_bench(compiled: Compiled, peak: float, calls: int = 5) -> list[dict]
     compiled.run()
     bench, s = compiled.bench, compiled.bench.settings
     return step_profile.account(compiled.program, compiled.run, s.log_every, calls, bench.model, s.batch_size,
-                                s.seq_len, len(Members.of(s, range(bench.seeds))), peak)
+                                s.seq_len, len(compiled.member_arrays["seed"]), peak)
 
 
 def compare_with_torch(compiled: Compiled, python: str, rounds: int, dispatches: int) -> dict | None:

@@ -112,7 +112,7 @@ def comparison_lines(results_dir: Path, run_dir: Path, verdict: dict) -> list[st
         grid_verdict = layout.read(grid_run, layout.VERDICT)
         short, longer = verdict["budgets"]["steps"]
         lines += [f"Both budgets (the claims above are at {longer} steps, each variant retrained at its chosen rate on "
-                  f"fresh seeds; the grid run at {short} steps: `{relative_to(grid_run, results_dir)}`):", ""]
+                  f"fresh seeds; the grid run at {short} steps: `{grid_run.relative_to(results_dir)}`):", ""]
         lines += [f"- {line}" for line in budgets.describe(verdict["budgets"])] + [""]
     else:
         grid_run = None
@@ -120,14 +120,8 @@ def comparison_lines(results_dir: Path, run_dir: Path, verdict: dict) -> list[st
         kept = grid_verdict["learning_rates"]
         lines += [learning_rates.describe(kept) + f"; rule: {kept['rule']}.", ""]
         if grid_run is not None:
-            lines += [f"![lr_sensitivity]({relative_to(grid_run, results_dir)}/figures/lr_sensitivity.png)", ""]
+            lines += [f"![lr_sensitivity]({grid_run.relative_to(results_dir)}/figures/lr_sensitivity.png)", ""]
     return lines
-
-
-def relative_to(path: Path, results_dir: Path) -> Path:
-    """A run directory as the report links it: relative to the report's directory where it lies inside it."""
-    path, root = Path(path).resolve(), Path(results_dir).resolve()
-    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 def redecided(results_dir: Path, mistakes) -> list[str]:

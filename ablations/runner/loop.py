@@ -57,7 +57,7 @@ class VariantTrainer:
         evaluated = step % self.s.eval_every == 0 or step == self.s.steps  # the final loss is the last step's
         val = self.evaluate(state["params"], self.val_inputs, self.val_targets) if evaluated else None
         selection_losses = (self.evaluate(state["params"], *self.selection_windows)
-                     if evaluated and self.selection_windows is not None else None)
+                            if evaluated and self.selection_windows is not None else None)
         rows = [metric_row(metrics, self.groups, i, seed, step, tokens_per_s, val, state)
                 for i, seed in enumerate(self.members.seeds)]
         for i, row in enumerate(rows):
