@@ -25,7 +25,7 @@ def choose(rows: list[dict], grid, seeds) -> dict:
     """One variant's choice from its log (rows of every member, in step order): the chosen rate and, per rate, the
     final selection and validation losses of each seed."""
     selection, validation = final_values(rows, "selection_loss"), final_values(rows, "val_loss")
-    diverged = {(r["seed"], r["peak_lr"]): r["diverged_at"] for r in rows}
+    diverged = final_values(rows, "diverged_at")
     by_lr = []
     for lr in grid:
         losses = [selection.get((seed, lr), math.nan) for seed in seeds]
