@@ -13,7 +13,8 @@ def test_environment_records_distribution_versions_and_git_state():
     recorded = environment()
     for name in RECORDED:
         assert recorded[name] == metadata.version(name), name
-    for key in ("python", "jax", "flax", "optax", "platform", "devices"):
+    for key in ("python", "jax", "jaxlib", "flax", "optax", "platform", "platform_version", "devices", "cpu_model",
+                "cpu_count"):
         assert recorded[key], key
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
@@ -21,6 +22,19 @@ def test_environment_records_distribution_versions_and_git_state():
     in_repository = head.returncode == 0
     assert recorded["git_commit"] == (head.stdout.strip() if in_repository else None)
     assert recorded["git_dirty"] is (bool(status) if in_repository else None)
+
+
+def test_environment_records_the_cpu_model_and_flags_and_xla_flags(tmp_path, monkeypatch):
+    from ablations.runner import provenance
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx2 fma\n\n"
+                       "processor\t: 1\nmodel name\t: Example CPU 9000\nflags\t\t: fpu avx2 fma\n")
+    monkeypatch.setattr(provenance, "CPUINFO", cpuinfo)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    recorded = environment()
+    assert recorded["cpu_model"] == "Example CPU 9000" and recorded["cpu_flags"] == "fpu avx2 fma"
+    assert recorded["xla_flags"] == "--xla_force_host_platform_device_count=4"
 
 
 def test_missing_distribution_and_missing_git_are_recorded_as_none(monkeypatch):

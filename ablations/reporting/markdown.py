@@ -9,8 +9,8 @@ import numpy as np
 
 from ablations.reporting import figures
 from ablations.runner import layout
-from ablations.science import budgets, learning_rates, rules
-from ablations.science.verdict import MARKS, claim_line, seeds_note
+from ablations.science import budgets, firmness, learning_rates, rules
+from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
 
 HOW_TO_READ = (
     "One row per claim: the seed page's (`page`) or the lab's own (`lab`). A statistical claim is decided on the "
@@ -82,6 +82,47 @@ def claim_row(spec, c: dict) -> str:
     return (f"| {spec.number} | {spec.name} | {c['says']} | {c['source']} | {outcome} | {c['metric']}: "
             f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])} | {effect} | {p} | {c['n']} "
             f"| {margin} |")
+
+
+def family_section(mistakes, verdicts: dict[str, dict]) -> list[str]:
+    """Each source's statistical claims across the suite as one family (ablations.science.firmness): the p of each
+    outcome's own test, Holm's adjusted p, the outcome that stands at a family-wise error rate of 5%, and how far
+    each outcome lies from its decision boundary."""
+    lines = []
+    for source in ("page", "lab"):
+        claims = [({**c, "firmness": firmness_of(spec, c)}, spec) for spec in mistakes if spec.name in verdicts
+                  for c in verdicts[spec.name]["claims"] if c["source"] == source]
+        tested = [(c, spec) for c, spec in claims if c["firmness"]]
+        decided = firmness.family([c for c, _ in tested])  # the same claims, in the same order
+        if not decided:
+            continue
+        stand = sum(d["family_outcome"] != "inconclusive" for d in decided)
+        fragile = sum(d["firmness"]["fragile"] for d in decided)
+        unknown = [c["says"] for c, _ in claims if c["kind"] == "statistical" and not c["firmness"]
+                   and c["outcome"] != "inconclusive"]
+        lines += [f"### The {source}'s claims: {stand} of {len(decided)} outcomes stand after Holm's correction; "
+                  f"{fragile} fragile", ""]
+        lines += [f"Left out: {len(unknown)} decided claims recorded under a wording the catalogue no longer has "
+                  f"(its rule is not known): {'; '.join(unknown)}.", ""] if unknown else []
+        lines += [
+                  "| # | mistake | claim | outcome | p (own test) | Holm p | after Holm | from the boundary |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for (_, spec), d in zip(tested, decided):
+            firm = d["firmness"]
+            distance = "one pair of seeds" if firm["distance_se"] is None else f"{firm['distance_se']:.2g} SE"
+            after = d["family_outcome"] + (" (was " + d["outcome"] + ")" if d["family_outcome"] != d["outcome"]
+                                           else "")
+            lines.append(f"| {spec.number} | {spec.name} | {d['says']} | {MARKS[d['outcome']]} {d['outcome']} | "
+                         f"{cell(firm['p'])} | {cell(d['holm_p'])} | {after} | {distance}"
+                         f"{' ⚠ fragile' if firm['fragile'] else ''} |")
+        lines.append("")
+    head = ("p (own test): the smallest 1 − confidence at which the claim's interval would still decide as it does "
+            "(for an inconclusive one, decide anything); Holm p: adjusted over the family (every statistical claim "
+            "of one source in this report), an outcome stands while it is below 0.05; from the boundary: how far "
+            "the interval's deciding end lies from the margin it is decided against, in standard errors of the "
+            f"mean difference; within {firmness.FRAGILE_SE:g} SE an outcome is fragile (rounding or one seed could "
+            "move it). Exact claims hold or fail on every seed and are not part of a family.")
+    return ["## The claims as families (Holm–Bonferroni)", "", head, "", *lines] if lines else []
 
 
 def study_section(results_dir: Path, studies) -> list[str]:
@@ -177,7 +218,7 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
         figure = ["![every claim](figures/claims.png)", ""]
     lines = ["# Transformer mistakes: paired ablation report", "", HOW_TO_READ, "", "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
-             *study_section(results_dir, studies), *sections]
+             *family_section(mistakes, verdicts), *study_section(results_dir, studies), *sections]
     path = results_dir / REPORT
     path.write_text("\n".join(lines))
     return path

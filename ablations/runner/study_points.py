@@ -92,7 +92,7 @@ def point_summary(at: dict, resolved: dict, ok: bool) -> dict:
     verdict = layout.read(run, layout.VERDICT)
     timing = layout.read(run, layout.TIMING) if (run / layout.TIMING).exists() else {}
     keep = ("says", "source", "reference", "metric", "kind", "outcome", "why", "n", "mean", "ci", "p", "margin",
-            "unit", "seeds_needed", "correct", "broken")
+            "unit", "seeds_needed", "firmness", "correct", "broken")
     point = {**point, "verdict": verdict["verdict"], "diverged": verdict["diverged"], "seconds": timing.get("seconds"),
              # the catalogue's claims, the same at every point (a share claim appears only where seeds split)
              "claims": [{k: c[k] for k in keep if k in c} for c in verdict["claims"] if not c.get("derived")],

@@ -37,6 +37,9 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
+from ablations.science import firmness
+from ablations.science.firmness import Region
+
 CONFIDENCE = 0.95  # the interval shown everywhere, and the level of every statistical decision
 POWER = 0.8  # "seeds needed": the number of seeds that decides with this probability, from the measured spread
 MAX_SEEDS = 1000  # beyond this, "more than 1000": the effect sits on the margin
@@ -86,9 +89,18 @@ def seeds_needed(mean: float, std: float, distance: float) -> int | None:
     return None
 
 
-def _statistical(result: dict, outcome: str, why: str, distance: float) -> dict:
+def _statistical(result: dict, regions: tuple[Region, ...], straddles: str, distance: float) -> dict:
+    """The outcome whose region holds the interval (inconclusive: none does, or no interval exists), with the seeds
+    that would likely decide an interval that straddles a boundary (`distance`: from its mean to the nearest), and
+    how firmly it is decided (ablations.science.firmness)."""
+    if reason := _unusable(result):
+        outcome, why, distance = "inconclusive", reason, math.nan
+    else:
+        region = next((r for r in regions if r.contains(*result["ci"])), None)
+        outcome, why = (region.outcome, region.why) if region else ("inconclusive", straddles)
     needed = seeds_needed(result["mean"], result["std"], distance) if outcome == "inconclusive" else None
-    return {**result, "kind": "statistical", "outcome": outcome, "why": why, "seeds_needed": needed}
+    result = {**result, "kind": "statistical", "outcome": outcome, "why": why, "seeds_needed": needed}
+    return {**result, "firmness": firmness.statistical(result, regions, CONFIDENCE)}
 
 
 def _unusable(result: dict) -> str | None:
@@ -114,16 +126,14 @@ class Effect:
     def decide(self, correct, broken, model_cfg=None) -> dict:
         result = {**paired(correct, broken, 1.0 if self.higher else -1.0), "margin": self.margin,
                   "unit": self.unit, "metric": self.metric, "rule": self.describe()}
-        lo, hi, m, mean = *result["ci"], self.margin, result["mean"]
-        if reason := _unusable(result):
-            return _statistical(result, "inconclusive", reason, math.nan)
-        if lo > m:
-            return _statistical(result, "reproduced", f"the interval lies beyond +{m:g}", 0)
-        if hi < -m:
-            return _statistical(result, "opposite", f"the interval lies beyond -{m:g}", 0)
-        if -m < lo and hi < m:
-            return _statistical(result, "no effect", f"the interval lies within ±{m:g}", 0)
-        return _statistical(result, "inconclusive", f"the interval straddles ±{m:g}", abs(abs(mean) - m))
+        m = self.margin
+        return _statistical(result, self.regions(), f"the interval straddles ±{m:g}", abs(abs(result["mean"]) - m))
+
+    def regions(self) -> tuple[Region, ...]:
+        m = self.margin
+        return (Region("reproduced", f"the interval lies beyond +{m:g}", above=m),
+                Region("opposite", f"the interval lies beyond -{m:g}", below=-m),
+                Region("no effect", f"the interval lies within ±{m:g}", above=-m, below=m))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,15 +149,13 @@ class NoGain:
     def decide(self, correct, broken, model_cfg=None) -> dict:
         result = {**paired(correct, broken), "margin": self.margin, "unit": self.unit, "metric": self.metric,
                   "rule": self.describe()}
-        lo, hi, m = *result["ci"], self.margin
-        if reason := _unusable(result):
-            return _statistical(result, "inconclusive", reason, math.nan)
-        if lo > -m:
-            return _statistical(result, "reproduced", f"the interval excludes a gain beyond {m:g}", 0)
-        if hi < -m:
-            return _statistical(result, "opposite", f"the interval lies beyond a gain of {m:g}", 0)
-        return _statistical(result, "inconclusive", f"the interval straddles a gain of {m:g}",
-                            abs(result["mean"] + m))
+        m = self.margin
+        return _statistical(result, self.regions(), f"the interval straddles a gain of {m:g}", abs(result["mean"] + m))
+
+    def regions(self) -> tuple[Region, ...]:
+        m = self.margin
+        return (Region("reproduced", f"the interval excludes a gain beyond {m:g}", above=-m),
+                Region("opposite", f"the interval lies beyond a gain of {m:g}", below=-m))
 
 
 def binomial_share(flags) -> dict:
@@ -172,11 +180,11 @@ class ConvergedShare:
         c, b = binomial_share(correct), binomial_share(broken)
         only_correct = sum(bool(x) and not bool(y) for x, y in zip(correct, broken))
         only_broken = sum(bool(y) and not bool(x) for x, y in zip(correct, broken))
-        discordant = only_correct + only_broken
-        p = float(stats.binomtest(only_correct, discordant, 0.5).pvalue) if discordant else 1.0
+        decided = firmness.share((only_correct, only_broken), 1 - CONFIDENCE)
+        p = decided["p"]
         result = {"correct": c, "broken": b, "n": min(c["n"], b["n"]), "mean": c["share"] - b["share"], "p": p,
                   "discordant": [only_correct, only_broken], "metric": self.metric, "rule": self.describe(),
-                  "kind": "share"}
+                  "kind": "share", "firmness": decided}
         pairs = f"{only_correct} pairs where only the correct variant converged, {only_broken} only the broken"
         if p < 1 - CONFIDENCE:
             outcome = "reproduced" if only_correct > only_broken else "opposite"

@@ -7,8 +7,8 @@ import collections
 import math
 import warnings
 
-from ablations.science import measures
-from ablations.science.rules import HOLDS, MAX_SEEDS, NOT_MEASURED, ConvergedShare
+from ablations.science import firmness, measures
+from ablations.science.rules import CONFIDENCE, HOLDS, MAX_SEEDS, NOT_MEASURED, ConvergedShare
 
 # One mark per outcome wherever a verdict is printed or written. The mark says whether the claim holds: an exact
 # claim that holds shares "reproduced"'s mark, one that fails shares "no effect"'s.
@@ -87,7 +87,7 @@ def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
                   claim.rule.decide([m[metric] for m in measured[claim.reference]],
                                     [m[metric] for m in measured["broken"]], model_cfg))
         if result["kind"] == "statistical" and diverged[claim.reference]:
-            result.update(outcome="inconclusive", seeds_needed=None,
+            result.update(outcome="inconclusive", seeds_needed=None, firmness=None,
                           why=f"the {claim.reference} variant diverged at step {min(diverged[claim.reference])}")
         claims.append({"says": claim.says, "source": claim.source, "reference": claim.reference, **result})
     if (converges := share_claim(measured)) is not None:
@@ -127,7 +127,7 @@ def numbers(c: dict) -> str:
     if c["kind"] == "share":
         part = lambda s: f"{s['k']}/{s['n']} [{_g(s['ci'][0])}, {_g(s['ci'][1])}]"  # noqa: E731
         return (f"converged: correct {part(c['correct'])}, broken {part(c['broken'])} (95% exact intervals); "
-                f"exact McNemar p={_g(c['p'])}: {c['why']}")
+                f"exact McNemar p={_g(c['p'])}: {c['why']}" + fragile_note(c))
     side = lambda s: f"{_g(s['mean'])} ± {_g(s['std'])}"  # noqa: E731
     sides = f"{c['reference']} {side(c['correct'])}, broken {side(c['broken'])}"
     if c["kind"] == "exact":
@@ -135,7 +135,29 @@ def numbers(c: dict) -> str:
     lo, hi = c["ci"]
     text = (f"{sides}; effect {_g(c['mean'])} [95% CI {_g(lo)}, {_g(hi)}], p={_g(c['p'])}, n={c['n']}, "
             f"margin {c['margin']:g} {c['unit']}: {c['why']}")
-    return text + seeds_note(c)
+    return text + seeds_note(c) + fragile_note(c)
+
+
+def fragile_note(c: dict) -> str:
+    firm = c.get("firmness")
+    if not firm or not firm["fragile"]:
+        return ""
+    if firm["distance_se"] is None:
+        return "; fragile: one pair of seeds decides it"
+    return f"; fragile: {firm['distance_se']:.2g} SE from deciding {firm['nearest']}" \
+        if c["outcome"] == "inconclusive" else f"; fragile: {firm['distance_se']:.2g} SE from its boundary"
+
+
+def firmness_of(spec, c: dict) -> dict | None:
+    """How firmly a claim is decided (ablations.science.firmness): as recorded with it, or, for a verdict written
+    before firmness was recorded, from its catalogue rule on the same recorded numbers; None for a claim the
+    catalogue no longer makes (its rule is not known)."""
+    if "firmness" in c or c["kind"] not in ("statistical", "share"):
+        return c.get("firmness")
+    if c["kind"] == "share":
+        return firmness.share(tuple(c["discordant"]), 1 - CONFIDENCE)
+    rule = next((claim.rule for claim in spec.claims if claim.says == c["says"]), None)
+    return firmness.statistical(c, rule.regions(), CONFIDENCE) if rule is not None else None
 
 
 def seeds_note(c: dict) -> str:
