@@ -62,6 +62,12 @@ def test_suite_report_lists_every_mistake_with_figures(tiny_suite):
         assert all(f"| {spec.number} | {spec.name} | {claim.says} |" in report for claim in spec.claims)
         assert f"{spec.name}/" in report and "figures/symptom.png" in report and "figures/claims.png" in report
     assert (tiny_suite / "figures" / "claims.png").stat().st_size > 5000  # every claim of the suite in one figure
+    setup = report[report.index("## Setup"):report.index("## At a glance")]
+    for field in ("Data", "Model", "Training", "Seeds", "Protocol", "Commit", "Machine", "Wall time", "Regenerate"):
+        assert f"- **{field}**:" in setup, field
+    assert "synthetic copy task" in setup and "nats/char" in setup and "nats/token" not in report
+    assert "`python -m ablations.run mistake=all" in setup and f"results_dir={tiny_suite}" in setup
+    assert "## The claims as families (Holm–Bonferroni)" in report and "### The page's claims:" in report
 
 
 @pytest.mark.slow

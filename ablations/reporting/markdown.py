@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
+from ablations.reporting.setup import setup_lines, unit
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
@@ -191,6 +192,11 @@ def redecided(results_dir: Path, mistakes) -> list[str]:
     return lines
 
 
+def in_data_units(config: dict):
+    """The catalogue states cross-entropy margins per token; on character data a token is a character."""
+    return lambda text: text.replace("nats/token", unit(config))
+
+
 def write_markdown(results_dir: Path, mistakes, studies) -> Path:
     """REPORT.md (and the claims figure of every mistake) under results_dir, from its finished runs."""
     runs = latest_runs(results_dir, mistakes)
@@ -201,11 +207,12 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
             glance.append(f"- **{spec.number}. {spec.name}**: not run")
             continue
         run, verdict = runs[spec.name], verdicts[spec.name]
+        in_units = in_data_units(layout.read(run, layout.CONFIG))
         glance.append(f"- **{spec.number}. {spec.name}**: {verdict['verdict']}")
-        rows += [claim_row(spec, c) for c in verdict["claims"]]
+        rows += [in_units(claim_row(spec, c)) for c in verdict["claims"]]
         relative = run.relative_to(results_dir)
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
-        sections += [f"- {claim_line(c)}" for c in verdict["claims"]] + [""]
+        sections += [in_units(f"- {claim_line(c)}") for c in verdict["claims"]] + [""]
         sections += comparison_lines(results_dir, run, verdict)
         sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
         drawn = ["claims", "loss", "grad_norms", "symptom"]
@@ -216,7 +223,8 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
     if verdicts:
         figures.save(figures.claims_forest(list(verdicts.values()), "All mistakes"), results_dir, "claims")
         figure = ["![every claim](figures/claims.png)", ""]
-    lines = ["# Transformer mistakes: paired ablation report", "", HOW_TO_READ, "", "## At a glance", "", *glance,
+    lines = ["# Transformer mistakes: paired ablation report", "", *setup_lines(results_dir, runs), HOW_TO_READ, "",
+             "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
              *family_section(mistakes, verdicts), *study_section(results_dir, studies), *sections]
     path = results_dir / REPORT

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 
 def environment() -> dict:
     """What produced a run: versions (None for a distribution not installed), the commit and whether tracked
-    files had uncommitted changes (None without git or outside a repository), and the devices."""
+    files had uncommitted changes (None without git or outside a repository), the machine and devices, and the
+    command line that started the run."""
     import flax
     import jax
     import jax.extend
@@ -26,7 +28,7 @@ def environment() -> dict:
             "jaxlib": jaxlib.__version__, "platform": jax.default_backend(),
             "platform_version": jax.extend.backend.get_backend().platform_version,
             "devices": [d.device_kind for d in jax.devices()], "processes": jax.process_count(),
-            "xla_flags": os.environ.get("XLA_FLAGS"), **cpu()}
+            "xla_flags": os.environ.get("XLA_FLAGS"), **cpu(), "argv": sys.argv}
 
 
 def cpu() -> dict:

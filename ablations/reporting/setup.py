@@ -1,0 +1,147 @@
+"""The setup block that opens a report: what its runs trained on, with what, how, on which machine and commit, how
+long it took and the command that regenerates it, read from the runs' own files (config.json, environment.json,
+timing.json, measurements.json) so that a report can be read alone. A value that differs between runs is listed
+with the mistakes that ran it."""
+from __future__ import annotations
+
+import collections
+import shlex
+from pathlib import Path
+
+from ablations.runner import layout
+
+ENTROPY_UNIT = {"char": "nats/char", "bpe": "nats/BPE token"}
+
+
+def unit(config: dict) -> str:
+    """The cross-entropy unit of a run's data: a character-level tokenizer makes a token one character."""
+    return ENTROPY_UNIT.get(config["data"]["tokenizer"], "nats/token")
+
+
+def data_name(data: dict) -> str:
+    if data["source"] == "synthetic":
+        return (f"synthetic copy task (alphabet {data['alphabet_size']}, copied spans of {data['span']}, Zipf "
+                f"exponent {data['zipf_exponent']}, {data['n_blocks']:,} blocks; its entropy floor is exact)")
+    return {"shakespeare": "tiny Shakespeare (1.1 MB, shipped in data/)", "tfds": f"TFDS {data['tfds_name']}",
+            "text": f"text file {data['path']}"}.get(data["source"], data["source"])
+
+
+def with_added_keys(config: dict) -> dict:
+    """A run's config with the keys added to the lab since, at the values that did what its code did then."""
+    from ablations.runner.identity import identity
+
+    return {**config, **identity(config)}
+
+
+def runs_behind(run: Path) -> list[Path]:
+    """A run and the grid run its longer budget follows, if any."""
+    follows = layout.read(run, layout.CONFIG).get("follows")
+    return [run.parent / follows, run] if follows and (run.parent / follows).is_dir() else [run]
+
+
+def varying(by_mistake: dict[str, object]) -> str:
+    """One value, or each value with the mistakes that ran it (the most common first, as 'the others')."""
+    groups = collections.defaultdict(list)
+    for name, value in by_mistake.items():
+        groups[str(value)].append(name)
+    if len(groups) == 1:
+        return next(iter(groups))
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    return "; ".join([f"{value} ({', '.join(names)})" for value, names in ordered[1:]] +
+                     [f"{ordered[0][0]} (the others)"])
+
+
+def learning_rate(grid_config: dict, config: dict) -> str:
+    """The grid and the rule that chose from it (grid_config: the grid run's), and, on a longer budget, the rates it
+    chose; a plain run's one rate."""
+    grid = grid_config["train"].get("lr_grid") or []
+    chosen = {v: s["train.lr"] for v, s in (config.get("variants") or {}).items() if "train.lr" in s}
+    if not grid:
+        return f"{config['train']['lr']:g}"
+    text = f"grid {', '.join(f'{r:g}' for r in grid)}"
+    return text + (", chosen " + ", ".join(f"{v} {r:g}" for v, r in chosen.items()) if chosen else "")
+
+
+def runs_count(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def presets(configs: dict[str, dict]) -> list[str]:
+    """The preset overrides that reproduce these runs' data and comparison (a run that predates recording its
+    command line)."""
+    sources = {c["data"]["source"] for c in configs.values()}
+    grids = {bool(c["train"].get("lr_grid")) or bool(c.get("follows")) for c in configs.values()}
+    return (["data=shakespeare"] if sources == {"shakespeare"} else []) + \
+        (["comparison=best_lr"] if grids == {True} else [])
+
+
+def command(environment: dict) -> str | None:
+    argv = environment.get("argv")
+    if not argv:
+        return None
+    module = "ablations." + Path(argv[0]).stem if argv[0].endswith(".py") else argv[0]
+    return shlex.join(["python", "-m", module, *argv[1:]])
+
+
+def setup_lines(results_dir: Path, runs: dict[str, Path]) -> list[str]:
+    """The '## Setup' section of a report over `runs` (mistake -> its reported run)."""
+    if not runs:
+        return []
+    configs = {name: with_added_keys(layout.read(run, layout.CONFIG)) for name, run in runs.items()}
+    behind = {name: runs_behind(run) for name, run in runs.items()}
+    environments = [layout.read(r, layout.ENVIRONMENT) for rs in behind.values() for r in rs
+                    if (r / layout.ENVIRONMENT).exists()]
+    seconds = [layout.read(r, layout.TIMING).get("seconds") for rs in behind.values() for r in rs
+               if (r / layout.TIMING).exists()]
+    params = {}
+    for name, run in runs.items():
+        correct = layout.read(run, layout.MEASUREMENTS)["correct"]
+        params[name] = f"{correct[0]['n_params']:,}" if correct and "n_params" in correct[0] else "not recorded"
+    per = lambda read: varying({n: read(c) for n, c in configs.items()})  # noqa: E731
+    key = lambda section, name: per(lambda c: c[section].get(name))  # noqa: E731
+    steps = {name: f"{configs[name]['steps']:,} steps" + "".join(
+        f" (the grid run it follows: {layout.read(r, layout.CONFIG)['steps']:,})" for r in rs[:-1])
+        for name, rs in behind.items()}
+    rates = {name: learning_rate(layout.read(rs[0], layout.CONFIG), configs[name]) for name, rs in behind.items()}
+    seeds = lambda c: f"{c['seeds']} (seeds {c['seed']}–{c['seed'] + c['seeds'] - 1})"  # noqa: E731
+    commits = collections.Counter((e.get("git_commit") or "unknown")[:7] + (" (dirty)" if e.get("git_dirty") else "")
+                                  for e in environments)
+    machines = collections.Counter(
+        ", ".join([e.get("cpu_model") or "CPU model not recorded"] +
+                  ([f"{e['cpu_count']} cores"] if e.get("cpu_count") else []) +
+                  [f"{e.get('platform')} ({', '.join(e.get('devices') or [])})", f"jax {e.get('jax')}"])
+        for e in environments)
+    commands = sorted({c for e in environments if (c := command(e))})
+    total = sum(s for s in seconds if s)
+    lines = [
+        "## Setup", "",
+        f"- **Data**: {per(lambda c: data_name(c['data']))}; tokenizer {per(lambda c: c['data']['tokenizer'])}; "
+        f"validation {per(lambda c: format(c['data']['val_fraction'], '.0%'))} of the data; losses in "
+        f"{per(unit)}.",
+        f"- **Model**: layers {key('model', 'n_layers')}; d_model {key('model', 'd_model')}; heads "
+        f"{key('model', 'n_heads')}; FFN {key('model', 'ffn_mult')}·d_model; positions {key('model', 'position')}; "
+        f"{key('model', 'dtype')}; attention {key('model', 'attention')}; parameters of the correct model "
+        f"{varying(params)}.",
+        f"- **Training**: {varying(steps)}; batch {key('train', 'batch_size')} × sequence length "
+        f"{key('train', 'seq_len')}; AdamW (weight decay {key('train', 'weight_decay')}, gradient clip "
+        f"{key('train', 'grad_clip')}); linear warmup (steps) {key('train', 'warmup')}, then cosine decay to a "
+        f"tenth; learning rate {varying(rates)}" + (
+            f"; on a grid each variant is compared at its own best: the lowest mean final loss on the selection "
+            f"split (the last {selection:.0%} of validation; the claims are measured on the rest)"
+            if (selection := max(layout.read(rs[0], layout.CONFIG)["data"].get("selection_share", 0)
+                                 for rs in behind.values())) else "") + ".",
+        f"- **Seeds**: {per(seeds)} per variant, paired (seed i of every variant shares its initialisation and "
+        "batches).",
+        "- **Protocol**: exploratory: the settings were chosen while designing the lab and no protocol was declared "
+        "before these runs.",
+        f"- **Commit**: {', '.join(f'{c} ({runs_count(n)})' for c, n in commits.items()) or 'not recorded'}.",
+        f"- **Machine**: {'; '.join(machines) or 'not recorded'}.",
+        "- **Wall time**: " + (f"{total / 3600:.1f} h over {len(seconds)} of {sum(map(len, behind.values()))} runs "
+                               "(each run's last training session, timing.json)." if seconds else "not recorded."),
+        "- **Regenerate**: " + ("; ".join(f"`{c}`" for c in commands) if commands else
+                               "the runs predate the recording of their command: "
+                               f"`{shlex.join(['python', '-m', 'ablations.run', 'mistake=all', *presets(configs)])} "
+                               f"results_dir={results_dir}`") +
+        f", then `python -m ablations.report --results {results_dir}`.",
+        ""]
+    return lines
