@@ -1,7 +1,7 @@
 """What every command of the lab does with bad input and with a stop, and the one argparse style of the commands
-that are not Hydra apps (study, check, calibrate, report, figures, benchmark).
+that are not Hydra apps (study, check, calibrate, report, figures, benchmark, protocol).
 
-Exit status, the same for all seven commands: 0 done; 1 the work ran and failed (a run that failed, a mistake
+Exit status, the same for all eight commands: 0 done; 1 the work ran and failed (a run that failed, a mistake
 that `check` detected); 2 a usage error, reported as one line on stderr (`error: ...`, naming the bad value and
 the valid choices) before anything is written or compiled; 130 stopped by Ctrl-C or SIGTERM, one line, nothing
 finished lost (the same command resumes). A traceback is only ever a bug in the lab.

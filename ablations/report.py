@@ -32,7 +32,8 @@ def report(argv: list[str]) -> int:
         print("\n".join(markdown.redecided(results, catalogue.MISTAKES)))
         return 0
     paths.writable_file(results / markdown.REPORT, "--results", "results")
-    print(markdown.write_markdown(results, catalogue.MISTAKES, catalogue.STUDIES))
+    print(markdown.write_markdown(results, catalogue.MISTAKES, catalogue.STUDIES, catalogue.PROTOCOLS_BY_NAME,
+                                  catalogue.PROTOCOL_HASHES))
     if args.wandb:
         from ablations.reporting import wandb_report  # wandb_workspaces: imported only when asked for
 

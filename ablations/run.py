@@ -20,7 +20,7 @@ from ablations import catalogue
 from ablations.errors import UsageError
 from ablations.reporting import write_figures
 from ablations.runner import hosts
-from ablations.runner.config import check_overrides, groups, register, resolve, validate
+from ablations.runner.config import check_overrides, groups, resolve, validate
 from ablations.runner.execution import quiet_library_noise, run_guarded
 from ablations.runner.identity import run_directory
 from ablations.runner.pair import check_data
@@ -66,7 +66,9 @@ def run(cfg: DictConfig) -> None:
     if cfg.mistake == "all" and hosts.writes():
         from ablations.reporting import markdown  # matplotlib, for the claims figure: only once there is a report
 
-        print(f"report: {markdown.write_markdown(Path(cfg.results_dir), catalogue.MISTAKES, catalogue.STUDIES)}")
+        report = markdown.write_markdown(Path(cfg.results_dir), catalogue.MISTAKES, catalogue.STUDIES,
+                                         catalogue.PROTOCOLS_BY_NAME, catalogue.PROTOCOL_HASHES)
+        print(f"report: {report}")
     if failed:
         cli.fail(f"{', '.join(failed)} failed (see above); the other results are complete", cli.EXIT_FAILED)
 
@@ -91,7 +93,7 @@ def hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """Exit status as every command's (ablations/cli.py): 2 bad input, 1 a run failed, 130 stopped."""
     with cli.guarded():
-        register(catalogue.MISTAKES)
+        catalogue.register_config()
         check_overrides(sys.argv[1:])
         named = any(a.partition("=")[0] == "mistake" for a in sys.argv[1:])
         if not named and not {"--help", "-h", "--hydra-help"} & set(sys.argv[1:]):

@@ -15,7 +15,7 @@ from hydra.errors import HydraException
 from ablations import catalogue
 from ablations.errors import UsageError
 from ablations.reporting import write_figures, write_study_figure
-from ablations.runner import config, study_points
+from ablations.runner import study_points
 
 
 def study(argv: list[str]) -> int:
@@ -27,7 +27,7 @@ def study(argv: list[str]) -> int:
     if args.list or not args.name:
         print(study_points.listing(catalogue.STUDIES))
         return 0
-    config.register(catalogue.MISTAKES)
+    catalogue.register_config()
     try:
         chosen = catalogue.study(args.name)
         spec = catalogue.lookup(chosen.mistake)

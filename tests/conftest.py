@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from ablations import catalogue
-from ablations.runner import config as lab_config
 
-lab_config.register(catalogue.MISTAKES)  # what every command does first: the tests compose configs in-process too
+catalogue.register_config()  # what every command does first: the tests compose configs in-process too
 
 # The fast subset compiles as the audit does (ablations.audit.numerics.FAST_COMPILE): XLA's backend optimisations
 # off, ~3x faster compiles on a CPU, results equal up to float32 rounding. The full suite, and every command a

@@ -122,7 +122,7 @@ from ablations import catalogue
 from ablations.audit.calibration import calibration_models
 from ablations.runner import config
 import ablations, model
-config.register(catalogue.MISTAKES)
+catalogue.register_config()
 spec = catalogue.lookup({NAME!r})
 print(json.dumps({{
     "files": [ablations.__file__, model.__file__],

@@ -41,7 +41,7 @@ def test_two_processes_train_one_run_and_only_process_0_writes_and_logs(tmp_path
                                   stderr=subprocess.PIPE, text=True) for i in (0, 1)]
     (out0, err0), (out1, err1) = (p.communicate(timeout=900) for p in processes)
     assert [p.returncode for p in processes] == [0, 0], err0[-2000:] + err1[-2000:]
-    assert "padding_mask: page claims" in out0 and "run directory" in out0
+    assert "padding_mask (exploratory): page claims" in out0 and "run directory" in out0
     assert "padding_mask" not in out1 and "run directory" not in out1  # process 1 trains and says nothing
     (run,) = (tmp_path / "two" / "padding_mask").iterdir()
     assert json.loads((run / "environment.json").read_text())["processes"] == 2

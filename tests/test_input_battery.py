@@ -13,7 +13,7 @@ from conftest import ROOT, TINY, run_cli_here
 
 from ablations import catalogue
 
-COMMANDS = ("run", "study", "check", "calibrate", "report", "figures", "benchmark")
+COMMANDS = ("run", "study", "check", "calibrate", "report", "figures", "benchmark", "protocol")
 TIME_LIMIT_S = 20  # per case, generous for a slow machine: each stops before any compiling or training
 DOC = ROOT / "docs" / "wrong-inputs.md"
 NAMES = ", ".join(catalogue.BY_NAME)
@@ -84,6 +84,10 @@ RUN = cases(
     ("a longer budget without a grid", [N, "longer_budget=4"], ["longer_budget=4", "train.lr_grid"]),
     ("a longer budget of 0", [N, "comparison=best_lr", "longer_budget=0"], ["longer_budget=0", "positive"]),
     ("the run a longer budget follows, given", [N, "follows=abc"], ["follows=abc", "comparison=best_lr"]),
+    ("unknown protocol", [N, "protocol=preregistered"], ["protocol='preregistered'", "exploratory", "confirmatory"]),
+    ("a protocol whose seeds are not planned yet", [N, "protocol=confirmatory"],
+     ["protocol=confirmatory", "narrow_ffn", "--plan"]),
+    ("the protocol's hash, given", [N, "protocol_hash=abc"], ["protocol_hash=abc", "protocol=<name>"]),
     ("no gradient clipping threshold", [N, "train.grad_clip=0"], ["train.grad_clip=0", "> 0"]),
     ("negative weight decay", [N, "train.weight_decay=-0.1"], ["train.weight_decay=-0.1", ">= 0"]),
     ("empty batch", [N, "train.batch_size=0"], ["train.batch_size=0", "positive"]),
@@ -252,7 +256,15 @@ BENCHMARK = cases(
     ("unknown option", ["--config", "suite"], ["--config"]),
 )
 
-BATTERY = [*RUN, *STUDY, *CHECK, *CALIBRATE, *REPORT, *FIGURES, *BENCHMARK]
+PROTOCOL = cases(
+    "protocol",
+    ("unknown protocol", ["preregistered"], ["'preregistered'", "confirmatory"]),
+    ("a plan without a protocol", ["--plan"], ["--plan", "<name>"]),
+    ("two protocols", ["confirmatory", "exploratory"], ["exploratory"]),
+    ("unknown option", ["--seeds", "8"], ["--seeds"]),
+)
+
+BATTERY = [*RUN, *STUDY, *CHECK, *CALIBRATE, *REPORT, *FIGURES, *BENCHMARK, *PROTOCOL]
 
 
 @pytest.fixture

@@ -5,12 +5,15 @@ tells a contributor how to add one."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import json
 import pkgutil
 import re
 
 from ablations.audit import detectors
-from ablations.catalogue.schema import Axis, Claim, Mistake, Study
+from ablations.catalogue.protocols import PROTOCOLS
+from ablations.catalogue.schema import Axis, Claim, Mistake, Protocol, Study
 from ablations.errors import UsageError
 from model import names_of_all
 
@@ -41,6 +44,58 @@ STUDIES_BY_NAME = {study.name: study for study in STUDIES}
 DETECTORS = {spec.name: spec.detector for spec in MISTAKES}  # the audit's, in the catalogue's order
 
 
+PROTOCOLS_BY_NAME = {protocol.name: protocol for protocol in PROTOCOLS}
+EXPLORATORY = "exploratory"  # the protocol of every run made while the lab was designed: none declared before it
+
+
+def canonical(value):
+    """A declaration as plain JSON data (dataclasses by their fields; callables, which have no stable text, left
+    out: a formula is kept by its `formula_text`)."""
+    if dataclasses.is_dataclass(value):
+        return {type(value).__name__: {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)
+                                       if not callable(getattr(value, f.name))}}
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+MISTAKE_DECLARATION = ("name", "number", "claims", "probes", "settings", "fixes", "broken", "refuses", "lr_grid")
+
+
+def protocol_hash(protocol: Protocol, spec: Mistake) -> str:
+    """A hash of the protocol's declaration and of what the mistake's catalogue entry declares about its runs and
+    verdicts (claims with their rules and margins, settings, variants, grid): either changing makes another
+    experiment."""
+    entry = {name: canonical(getattr(spec, name)) for name in MISTAKE_DECLARATION}
+    text = json.dumps({"protocol": canonical(protocol), "mistake": entry}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+PROTOCOL_HASHES = {(p.name, spec.name): protocol_hash(p, spec) for p in PROTOCOLS for spec in MISTAKES}
+
+
+def protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS_BY_NAME:
+        raise UsageError(f"unknown protocol {name!r}; declared protocols: {', '.join(PROTOCOLS_BY_NAME)}")
+    return PROTOCOLS_BY_NAME[name]
+
+
+def declared_protocols(spec: Mistake) -> dict:
+    """What each protocol declares for this mistake's runs (the `mistake` group sets it as declared.protocols):
+    its seeds (None: not planned yet) and its hash."""
+    return {p.name: {"seeds": p.seeds.get(spec.name), "hash": protocol_hash(p, spec)} for p in PROTOCOLS}
+
+
+def register_config() -> None:
+    """Hydra's config store, from the catalogue: the schema, a `mistake` option per entry, a `protocol` option per
+    declared protocol (ablations.runner.config.register). Every command calls it before composing."""
+    from ablations.runner import config
+
+    config.register(MISTAKES, PROTOCOLS, declared_protocols)
+
+
 def lookup(name: str) -> Mistake:
     if name not in BY_NAME:
         raise UsageError(f"unknown mistake {name!r}; valid choices: {', '.join(BY_NAME)}, all")
@@ -58,5 +113,6 @@ def study(name: str) -> Study:
     return STUDIES_BY_NAME[name]
 
 
-__all__ = ["Axis", "BY_NAME", "Claim", "DETECTORS", "MISTAKES", "Mistake", "STUDIES", "Study", "audit", "lookup",
-           "study"]
+__all__ = ["Axis", "BY_NAME", "Claim", "DETECTORS", "EXPLORATORY", "MISTAKES", "Mistake", "PROTOCOLS",
+           "PROTOCOL_HASHES", "Protocol", "STUDIES", "Study", "audit", "declared_protocols", "lookup", "protocol",
+           "protocol_hash", "register_config", "study"]

@@ -87,3 +87,32 @@ class Mistake:
         """The page's claims in one sentence (the lab's own when the page names no symptom)."""
         page = [c.says for c in self.claims if c.source == "page"]
         return "; ".join(page) if page else "the page names no symptom; lab: " + "; ".join(c.says for c in self.claims)
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A confirmatory protocol, declared and committed before any of its runs: what it tests (each source's
+    statistical claims, decided as a family with Holm's correction), how (the comparison, from the catalogue's
+    rules, margins, learning-rate grids and budgets), on which data, and with which seeds: fresh ones (every
+    exploratory run's lie below `first_seed`), as many per mistake as the exploratory runs' measured spread asks
+    for (`ablations.science.firmness.plan_seeds`), at least `min_seeds` and at most `max_seeds`. Its hash, with the
+    catalogue entry of the mistake, is part of every run it makes: a run whose protocol or entry changed since is
+    another experiment, and reports refuse it as confirmatory."""
+    name: str
+    question: str
+    first_seed: int
+    planned_on: tuple[str, ...]  # the exploratory results directories the seeds are planned from
+    seeds: dict = dataclasses.field(default_factory=dict)  # mistake -> seeds per variant; a mistake not named
+    # here cannot run under the protocol yet
+    comparison: str = "best_lr"  # the `comparison` preset every run of the protocol uses
+    data: tuple[str, ...] = ("synthetic", "shakespeare")  # the `data` presets it runs on
+    min_seeds: int = 8
+    max_seeds: int = 16
+    family_level: float = 0.05  # Holm's family-wise error rate
+
+    def __post_init__(self):
+        if not 2 <= self.min_seeds <= self.max_seeds:
+            raise ValueError(f"protocol {self.name}: seeds must satisfy 2 <= min_seeds <= max_seeds")
+        outside = {m: n for m, n in self.seeds.items() if not self.min_seeds <= n <= self.max_seeds}
+        if outside:
+            raise ValueError(f"protocol {self.name}: seeds {outside} lie outside [{self.min_seeds}, {self.max_seeds}]")

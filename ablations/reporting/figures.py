@@ -21,6 +21,7 @@ from ablations.reporting.style import LINE_COLORS, OUTCOME_COLORS, color  # noqa
 from ablations.runner import layout  # noqa: E402
 from ablations.runner.tracking import read_jsonl  # noqa: E402
 from ablations.science.measures import FLOOR_TOLERANCE, converged  # noqa: E402
+from ablations.science.verdict import evidence  # noqa: E402
 
 def width(variant: str) -> float:
     return 1.2 if variant == "broken" else 2.5  # a correct curve stays visible where the curves coincide
@@ -296,7 +297,7 @@ def write_figures(spec, run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     config, measured, verdict = (layout.read(run_dir, name) for name in (layout.CONFIG, layout.MEASUREMENTS,
                                                                           layout.VERDICT))
-    title = f"Mistake {spec.number} ({spec.name})"
+    title = f"Mistake {spec.number} ({spec.name}), {evidence(verdict)}"
     chosen = verdict.get("learning_rates", {}).get("chosen", {})  # on a grid: the rate each variant is compared at
     metrics = {v: at_chosen_rate(read_jsonl(layout.metrics_file(run_dir / v)), chosen.get(v)) for v in measured}
     sensitivity = ([] if not chosen else

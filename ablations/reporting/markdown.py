@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
-from ablations.reporting.setup import setup_lines, unit
+from ablations.reporting.setup import evidence_label, setup_lines, unit, with_added_keys
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
@@ -197,9 +197,12 @@ def in_data_units(config: dict):
     return lambda text: text.replace("nats/token", unit(config))
 
 
-def write_markdown(results_dir: Path, mistakes, studies) -> Path:
-    """REPORT.md (and the claims figure of every mistake) under results_dir, from its finished runs."""
+def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protocol_hashes: dict) -> Path:
+    """REPORT.md (and the claims figure of every mistake) under results_dir, from its finished runs; protocols:
+    the declared ones by name, protocol_hashes: today's hash of each (protocol, mistake), which a run made under a
+    protocol must still have to count as confirmatory."""
     runs = latest_runs(results_dir, mistakes)
+    configs = {name: with_added_keys(layout.read(run, layout.CONFIG)) for name, run in runs.items()}
     verdicts = {name: layout.read(run, layout.VERDICT) for name, run in runs.items()}
     glance, rows, sections = [], [], []
     for spec in mistakes:
@@ -223,7 +226,9 @@ def write_markdown(results_dir: Path, mistakes, studies) -> Path:
     if verdicts:
         figures.save(figures.claims_forest(list(verdicts.values()), "All mistakes"), results_dir, "claims")
         figure = ["![every claim](figures/claims.png)", ""]
-    lines = ["# Transformer mistakes: paired ablation report", "", *setup_lines(results_dir, runs), HOW_TO_READ, "",
+    label = evidence_label(configs, protocol_hashes) if configs else "no runs"
+    lines = [f"# Transformer mistakes: paired ablation report ({label})", "",
+             *setup_lines(results_dir, runs, protocol_hashes, protocols), HOW_TO_READ, "",
              "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
              *family_section(mistakes, verdicts), *study_section(results_dir, studies), *sections]

@@ -83,8 +83,42 @@ def command(environment: dict) -> str | None:
     return shlex.join(["python", "-m", module, *argv[1:]])
 
 
-def setup_lines(results_dir: Path, runs: dict[str, Path]) -> list[str]:
-    """The '## Setup' section of a report over `runs` (mistake -> its reported run)."""
+def protocol_of(config: dict, current: dict) -> tuple[str, str | None]:
+    """(what a run is evidence of, why it is not what it was run as): a run under a declared protocol whose
+    declaration or catalogue entry changed since (its recorded hash is not today's, `current`: (protocol, mistake)
+    -> hash) is exploratory."""
+    name = config.get("protocol") or "exploratory"
+    if name == "exploratory":
+        return name, None
+    today = current.get((name, config["mistake"]))
+    if today != config.get("protocol_hash"):
+        return "exploratory", (f"run under protocol {name} (hash {config.get('protocol_hash')}), which has changed "
+                               f"since (today {today}): not confirmatory")
+    return name, None
+
+
+def evidence_label(configs: dict[str, dict], current: dict) -> str:
+    """The report's label: 'exploratory', one protocol's name, or 'mixed: ...'."""
+    kinds = collections.Counter(protocol_of(c, current)[0] for c in configs.values())
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return "mixed: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+
+
+def protocol_line(configs: dict[str, dict], current: dict, protocols: dict) -> str:
+    label = evidence_label(configs, current)
+    refused = [f"{name}: {why}" for name, c in configs.items() if (why := protocol_of(c, current)[1])]
+    if label == "exploratory" and not refused:
+        return ("exploratory: the settings were chosen while the lab was designed, and no protocol was declared "
+                "before these runs.")
+    declared = [f"{p.name} ({p.question} First seed {p.first_seed}; hash per mistake recorded in each run's "
+                "config.json)" for name, p in protocols.items() if name in label]
+    return "; ".join([label, *declared, *refused]) + "."
+
+
+def setup_lines(results_dir: Path, runs: dict[str, Path], current: dict, protocols: dict) -> list[str]:
+    """The '## Setup' section of a report over `runs` (mistake -> its reported run); `current`: today's hash of
+    each (protocol, mistake), `protocols`: the declared protocols by name."""
     if not runs:
         return []
     configs = {name: with_added_keys(layout.read(run, layout.CONFIG)) for name, run in runs.items()}
@@ -132,8 +166,7 @@ def setup_lines(results_dir: Path, runs: dict[str, Path]) -> list[str]:
                                  for rs in behind.values())) else "") + ".",
         f"- **Seeds**: {per(seeds)} per variant, paired (seed i of every variant shares its initialisation and "
         "batches).",
-        "- **Protocol**: exploratory: the settings were chosen while designing the lab and no protocol was declared "
-        "before these runs.",
+        f"- **Protocol**: {protocol_line(configs, current, protocols)}",
         f"- **Commit**: {', '.join(f'{c} ({runs_count(n)})' for c, n in commits.items()) or 'not recorded'}.",
         f"- **Machine**: {'; '.join(machines) or 'not recorded'}.",
         "- **Wall time**: " + (f"{total / 3600:.1f} h over {len(seconds)} of {sum(map(len, behind.values()))} runs "

@@ -28,6 +28,10 @@ from model import GPTConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _MISTAKES: list[str] = []  # the `mistake` group's options, in the catalogue's order (filled by `register`)
+_PROTOCOLS: dict = {}  # the `protocol` group's declared protocols by name (filled by `register`)
+EXPLORATORY = "exploratory"
+# What a run under a declared protocol may still be given: where it runs and how it is shown, never what it trains.
+UNDER_PROTOCOL = ("mistake", "data", "protocol", "results_dir", "wandb", "distributed", "dry_run", "debug")
 
 
 def nested(settings: dict) -> dict:
@@ -42,18 +46,29 @@ def nested(settings: dict) -> dict:
     return out
 
 
-def register(mistakes) -> None:
-    """Register the schema (`lab_schema`) and one `mistake` option per catalogue entry (its settings, at the top
-    level) plus `all`, in Hydra's config store. Every command calls it before composing; calling it again is a
-    no-op."""
+def register(mistakes, protocols=(), declared_protocols=lambda spec: {}) -> None:
+    """Register the schema (`lab_schema`), one `mistake` option per catalogue entry (its settings, at the top
+    level, and what it declares: its grid, and per protocol its seeds and hash) plus `all`, and one `protocol`
+    option per declared protocol (its comparison preset, first seed, the mistake's seeds and hash) plus
+    `exploratory`, in Hydra's config store. Every command calls it (through ablations.catalogue.register_config)
+    before composing; calling it again is a no-op."""
     if _MISTAKES:
         return
     store = ConfigStore.instance()
     store.store(name="lab_schema", node=LabConfig)
     for spec in mistakes:
         store.store(group="mistake", name=spec.name, package="_global_",
-                    node={"mistake": spec.name, **nested(spec.settings), "declared": {"lr_grid": list(spec.lr_grid)}})
+                    node={"mistake": spec.name, **nested(spec.settings),
+                          "declared": {"lr_grid": list(spec.lr_grid), "protocols": declared_protocols(spec)}})
     store.store(group="mistake", name="all", package="_global_", node={"mistake": "all"})
+    store.store(group="protocol", name=EXPLORATORY, package="_global_", node={"protocol": EXPLORATORY})
+    for protocol in protocols:
+        declared = f"declared.protocols.{protocol.name}"
+        store.store(group="protocol", name=protocol.name, package="_global_",
+                    node={"defaults": [{"override /comparison": protocol.comparison}], "protocol": protocol.name,
+                          "protocol_hash": f"${{{declared}.hash}}", "seed": protocol.first_seed,
+                          "seeds": f"${{{declared}.seeds}}"})
+        _PROTOCOLS[protocol.name] = protocol
     _MISTAKES.extend(spec.name for spec in mistakes)
 
 
@@ -63,7 +78,7 @@ def groups() -> dict[str, tuple[str, ...]]:
         raise RuntimeError("ablations.runner.config.register(catalogue.MISTAKES) must run before composing")
     presets = lambda group: tuple(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))  # noqa: E731
     return {"data": presets("data"), "model": presets("model"), "comparison": presets("comparison"),
-            "mistake": ("all", *_MISTAKES)}
+            "mistake": ("all", *_MISTAKES), "protocol": (EXPLORATORY, *_PROTOCOLS)}
 
 
 def composed(overrides: list[str]) -> DictConfig:
@@ -112,6 +127,9 @@ def check_overrides(argv: list[str]) -> None:
         if key == "follows":
             raise UsageError(f"{text}: follows is set by the lab on the run that retrains a learning-rate grid for "
                              "longer; give comparison=best_lr (or longer_budget=<factor> with train.lr_grid=[...])")
+        if key == "protocol_hash":
+            raise UsageError(f"{text}: protocol_hash is set by the protocol a run is made under (protocol=<name>), "
+                             "from its declaration and the mistake's catalogue entry")
         if key.startswith("declared."):
             raise UsageError(f"{text}: declared.* is what the mistake's catalogue entry declares, not a setting; "
                              "to train at other learning rates give train.lr_grid=[...]")
@@ -126,6 +144,39 @@ def check_overrides(argv: list[str]) -> None:
                 check_run_name(value)
             elif key == "results_dir":
                 paths.writable_directory(value, "results_dir")
+    check_protocol(texts)
+
+
+def check_protocol(texts: list[str]) -> None:
+    """A run under a declared protocol takes every setting from it: the command line may choose only the mistake,
+    one of the protocol's data presets and where results go; every mistake it names must have its seeds planned;
+    and it runs from a clean commit, which every result of it records."""
+    given = {text.partition("=")[0].lstrip("+"): text.partition("=")[2] for text in texts}
+    name = given.get("protocol", EXPLORATORY)
+    if name == EXPLORATORY:
+        return
+    protocol = _PROTOCOLS[name]
+    mistake = given.get("mistake", "all")
+    unplanned = [m for m in (_MISTAKES if mistake == "all" else [mistake]) if m not in protocol.seeds]
+    if unplanned:
+        raise UsageError(f"protocol={name} has no seeds planned for {', '.join(unplanned)} yet: they are planned from "
+                         f"the exploratory results in {', '.join(protocol.planned_on)} "
+                         f"(python -m ablations.protocol {name} --plan) and declared in "
+                         "ablations/catalogue/protocols.py before any run")
+    for key in given:
+        if key.partition(".")[0] not in UNDER_PROTOCOL:
+            raise UsageError(f"{key}={given[key]}: protocol={name} fixes every setting of its runs; only "
+                             f"{', '.join(k for k in UNDER_PROTOCOL if k != 'protocol')} may be given")
+    data = given.get("data", "synthetic")
+    if data not in protocol.data:
+        raise UsageError(f"data={data}: protocol={name} runs on data={' and data='.join(protocol.data)} only")
+    from ablations.runner.provenance import git_output
+
+    changes = git_output("status", "--porcelain", "--untracked-files=no")
+    if changes is None or changes.strip():
+        raise UsageError(f"protocol={name} runs from a clean commit: " +
+                         ("this is not a git checkout" if changes is None else
+                          "tracked files have uncommitted changes (git status); commit or stash them first"))
 
 
 def parsed(texts: list[str]) -> list:

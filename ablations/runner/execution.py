@@ -27,7 +27,7 @@ from ablations.runner.reference import print_reference_comparison
 from ablations.runner.stopping import Stopped
 from ablations.runner.tracking import MetricsSink, NullSink
 from ablations.science import budgets, learning_rates
-from ablations.science.verdict import claim_line
+from ablations.science.verdict import claim_line, evidence
 
 WriteFigures = Callable[[object, Path], object]  # (catalogue entry, run directory) -> the figures written
 
@@ -54,8 +54,8 @@ def run_one(spec, resolved: dict, write_figures: WriteFigures) -> dict | None:
         if hosts.writes() and not layout.figures_dir(run_dir).is_dir():  # stopped while drawing them
             draw(spec, run_dir, write_figures)
         if hosts.writes():
-            print(f"{spec.name}: already complete in {run_dir} ({verdict['verdict']}); results are never "
-                  "overwritten, pass run_name=<new> for a fresh run")
+            print(f"{spec.name}: already complete in {run_dir} ({evidence(verdict)}: {verdict['verdict']}); results "
+                  "are never overwritten, pass run_name=<new> for a fresh run")
             print_reference_comparison(run_dir, resolved)
         return verdict
     started = time.perf_counter()
@@ -136,7 +136,7 @@ def resume_command() -> str:
 
 
 def print_verdict(spec, verdict: dict) -> None:
-    print(f"{spec.name}: {verdict['verdict']}")
+    print(f"{spec.name} ({evidence(verdict)}): {verdict['verdict']}")
     if "learning_rates" in verdict:
         print(f"   {learning_rates.describe(verdict['learning_rates'])}")
     if "budgets" in verdict:

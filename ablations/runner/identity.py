@@ -19,7 +19,8 @@ RUN_ONLY_KEYS = (
 
 # Keys added to the config after runs were committed, each with the value that does what the code did before it
 # (a key without a section is a top-level one).
-ADDED_LATER = {"model.attention": "einsum", "train.lr_grid": [], "data.selection_share": 0.0, "follows": None}
+ADDED_LATER = {"model.attention": "einsum", "train.lr_grid": [], "data.selection_share": 0.0, "follows": None,
+               "protocol": "exploratory", "protocol_hash": None}
 
 
 def identity(resolved: dict) -> dict:

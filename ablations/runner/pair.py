@@ -189,7 +189,8 @@ def run_pair(spec, cfg: dict, run_dir: Path, sink_factory) -> dict | None:
     measured = {v.name: measure_variant(spec, v, hosts.local_copy(states[v.name]), s, cfg["probe"], seeds,
                                         chosen(v.name)) for v in variants}
     layout.write(run_dir, layout.MEASUREMENTS, measured)
-    verdict = decide(spec, measured, variants[0].model_cfg)
+    verdict = {**decide(spec, measured, variants[0].model_cfg),
+               "protocol": {"name": cfg["protocol"], "hash": cfg["protocol_hash"]}}
     if lr_choice is not None:
         verdict["learning_rates"] = learning_rates.summary(lr_choice)
     if cfg["follows"]:  # a longer budget: every claim read beside its outcome on the grid this run retrains

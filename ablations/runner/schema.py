@@ -58,6 +58,7 @@ class ProbeSection:  # settings of the symptom probes measured on trained pairs 
 @dataclasses.dataclass
 class DeclaredSection:  # what the chosen mistake's catalogue entry declares, set by the `mistake` group; not settings
     lr_grid: list = dataclasses.field(default_factory=list)  # comparison=best_lr trains every variant at each rate
+    protocols: dict = dataclasses.field(default_factory=dict)  # protocol name -> {seeds, hash} for this mistake
 
 
 @dataclasses.dataclass
@@ -101,6 +102,9 @@ class LabConfig:
     longer_budget: int = 1  # on a learning-rate grid: then retrain each variant at its chosen rate for this many
     # times the steps, and read every claim at both budgets (comparison=best_lr: 4; 1: no second budget)
     follows: Any = None  # set by the lab on a longer-budget run: the run directory of the grid it retrains
+    protocol: str = "exploratory"  # or a declared confirmatory protocol (ablations/catalogue/protocols.py), which
+    # fixes the comparison, the seeds and every setting
+    protocol_hash: Any = None  # set by the protocol: a hash of its declaration and this mistake's catalogue entry
     debug: bool = False  # true: library logs (orbax, absl, asyncio) and full tracebacks, not one-line errors
     declared: DeclaredSection = dataclasses.field(default_factory=DeclaredSection)
     distributed: DistributedSection = dataclasses.field(default_factory=DistributedSection)

@@ -11,6 +11,8 @@ a decision is, both from the same t interval:
 - `distance_se`: how far the interval's deciding end lies from the boundary, in standard errors of the mean
   difference (std/sqrt(n)); for an inconclusive outcome, how far it falls short of the nearest outcome. An outcome
   within one standard error is *fragile*: float rounding or one seed could move it.
+- `room`: how far the mean itself lies inside that outcome's region, in the claim's unit (what more seeds can
+  use: ablations.science.planning).
 
 A share claim (exact McNemar test) has no standard error: it is fragile when one pair of seeds decides it.
 """
@@ -63,7 +65,8 @@ def statistical(result: dict, regions: tuple[Region, ...], confidence: float) ->
     else:
         chosen = max(reach, key=reach.get)
         distance = quantile - reach[chosen]
-    return {"p": p[chosen], "distance_se": distance, "fragile": bool(distance < FRAGILE_SE), "nearest": chosen}
+    return {"p": p[chosen], "distance_se": distance, "fragile": bool(distance < FRAGILE_SE), "nearest": chosen,
+            "room": reach[chosen] * se}
 
 
 def share(discordant: tuple[int, int], level: float) -> dict:

@@ -97,6 +97,12 @@ def decide(spec, measured: dict[str, list[dict]], model_cfg) -> dict:
             "seeds": len(measured["broken"])}
 
 
+def evidence(verdict: dict) -> str:
+    """"exploratory", or the name of the declared protocol the run was made under (a verdict written before
+    protocols were recorded is exploratory: no protocol was declared then)."""
+    return (verdict.get("protocol") or {}).get("name") or "exploratory"
+
+
 def tally(claims: list[dict], source: str) -> str | None:
     """'2 of 2 hold', '0 of 1 holds (1 opposite)' for the claims of one source; None if it has none."""
     mine = [c for c in claims if c["source"] == source]

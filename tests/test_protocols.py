@@ -1,0 +1,126 @@
+"""The confirmatory protocols (ablations/catalogue/protocols.py): what a protocol fixes in a run's config, what it
+refuses, its hash, its fresh seeds, the seeds it plans from exploratory results, and how reports label runs."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from ablations import catalogue
+from ablations.catalogue.protocols import CONFIRMATORY
+from ablations.errors import UsageError
+from ablations.reporting.setup import evidence_label, protocol_of
+from ablations.runner import config as lab_config
+from ablations.runner.identity import run_directory
+from ablations.science import planning
+from ablations.science.rules import Effect, seeds_needed
+
+PLANNED = dataclasses.replace(CONFIRMATORY, seeds={spec.name: 8 for spec in catalogue.MISTAKES})
+
+
+@pytest.fixture
+def planned(monkeypatch):
+    """The confirmatory protocol as if its seeds were planned, run from a clean tree."""
+    monkeypatch.setitem(lab_config._PROTOCOLS, CONFIRMATORY.name, PLANNED)
+    monkeypatch.setattr("ablations.runner.provenance.git_output", lambda *args: "")
+
+
+def test_a_protocol_fixes_the_comparison_the_fresh_seeds_and_the_hash_of_each_run():
+    composed = lab_config.resolve(lab_config.composed(["mistake=no_residual", "protocol=confirmatory",
+                                                       "declared.protocols.confirmatory.seeds=9"]))
+    assert composed["protocol"] == "confirmatory" and composed["seed"] == CONFIRMATORY.first_seed
+    assert composed["seeds"] == 9 and composed["longer_budget"] == 4
+    assert composed["train"]["lr_grid"] == list(catalogue.lookup("no_residual").lr_grid)
+    assert composed["protocol_hash"] == catalogue.PROTOCOL_HASHES["confirmatory", "no_residual"]
+    exploratory = lab_config.resolve(lab_config.composed(["mistake=no_residual"]))
+    assert exploratory["protocol"] == "exploratory" and exploratory["protocol_hash"] is None
+    assert run_directory(composed) != run_directory({**composed, "protocol_hash": "another"})
+
+
+def test_a_run_under_a_protocol_refuses_every_setting_other_data_a_dirty_tree_and_unplanned_seeds(planned,
+                                                                                                   monkeypatch):
+    lab_config.check_protocol(["mistake=all", "protocol=confirmatory", "data=shakespeare", "wandb.mode=disabled",
+                               "results_dir=/tmp/x"])  # what it may be given
+    for texts, words in ((["protocol=confirmatory", "seeds=5"], "seeds=5"),
+                         (["protocol=confirmatory", "train.lr=0.1"], "train.lr=0.1"),
+                         (["protocol=confirmatory", "data=web"], "data=web")):
+        with pytest.raises(UsageError, match=words):
+            lab_config.check_protocol(texts)
+    monkeypatch.setattr("ablations.runner.provenance.git_output", lambda *args: " M model/gpt.py\n")
+    with pytest.raises(UsageError, match="uncommitted changes"):
+        lab_config.check_protocol(["protocol=confirmatory"])
+    monkeypatch.setattr("ablations.runner.provenance.git_output", lambda *args: None)
+    with pytest.raises(UsageError, match="not a git checkout"):
+        lab_config.check_protocol(["protocol=confirmatory"])
+    monkeypatch.setattr("ablations.runner.provenance.git_output", lambda *args: "")
+    monkeypatch.setitem(lab_config._PROTOCOLS, CONFIRMATORY.name,
+                        dataclasses.replace(PLANNED, seeds={"post_norm": 8}))
+    with pytest.raises(UsageError, match="no seeds planned for no_residual"):
+        lab_config.check_protocol(["protocol=confirmatory", "mistake=all"])
+    lab_config.check_protocol(["protocol=confirmatory", "mistake=post_norm"])
+
+
+def test_the_hash_moves_with_the_protocol_and_with_the_mistakes_entry_and_nothing_else():
+    spec = catalogue.lookup("narrow_ffn")
+    base = catalogue.protocol_hash(CONFIRMATORY, spec)
+    i, claim = next((i, c) for i, c in enumerate(spec.claims) if hasattr(c.rule, "margin"))
+    loose = dataclasses.replace(claim, rule=dataclasses.replace(claim.rule, margin=0.5))
+    claims = (*spec.claims[:i], loose, *spec.claims[i + 1:])
+    assert catalogue.protocol_hash(CONFIRMATORY, dataclasses.replace(spec, claims=claims)) != base
+    assert catalogue.protocol_hash(dataclasses.replace(CONFIRMATORY, max_seeds=20), spec) != base
+    assert catalogue.protocol_hash(CONFIRMATORY, dataclasses.replace(spec, title="another title")) == base
+    other = catalogue.protocol_hash(CONFIRMATORY, catalogue.lookup("no_residual"))
+    assert other != base  # each mistake's runs carry their own entry's hash
+    again = subprocess.run([sys.executable, "-c", "from ablations import catalogue; import json; "
+                            "print(json.dumps({' '.join(k): v for k, v in catalogue.PROTOCOL_HASHES.items()}))"],
+                           cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(again.stdout) == {" ".join(k): v for k, v in catalogue.PROTOCOL_HASHES.items()}  # no id()
+
+
+def committed_configs():
+    return [(path, json.loads(path.read_text())) for path in sorted((ROOT / "results").rglob("config.json"))
+            if "ckpt" not in path.parts]
+
+
+def test_every_committed_exploratory_run_used_seeds_below_every_protocols_first_seed():
+    runs = committed_configs()
+    assert runs
+    for path, config in runs:
+        if config.get("protocol", "exploratory") != "exploratory":
+            continue
+        last = config["seed"] + config["seeds"] - 1 + (config["seeds"] * (config.get("longer_budget", 1) > 1))
+        for protocol in catalogue.PROTOCOLS:
+            assert last < protocol.first_seed, (path, last)
+
+
+def test_a_mistake_plans_the_seeds_its_most_demanding_claim_asks_for_within_the_protocols_bounds():
+    rule = Effect("val_loss", 0.01, "nats/token")
+    near = rule.decide([2.0, 2.1, 2.05], [2.02, 2.14, 2.09])  # an effect of ~0.033, spread ~0.01
+    clear = rule.decide([2.0, 2.1, 2.05], [2.5, 2.61, 2.56])
+    need = planning.claim_seeds({**near, "says": "near", "kind": "statistical"})
+    assert need == seeds_needed(near["mean"], near["std"], near["mean"] - 0.01)
+    seeds, needs = planning.mistake_seeds([{**near, "says": "near"}, {**clear, "says": "clear"}], 8, 16)
+    assert seeds == min(16, max(8, need)) and needs["clear"] <= needs["near"]
+    assert planning.mistake_seeds([], 8, 16)[0] == 8
+    assert planning.mistake_seeds([{**rule.decide([1.0, 1.0], [1.01, 1.01]), "says": "on the margin"}], 8, 16)[0] == 16
+
+
+def test_a_report_counts_a_run_as_confirmatory_only_while_its_protocol_is_unchanged():
+    current = {("confirmatory", "post_norm"): "abc"}
+    made = {"mistake": "post_norm", "protocol": "confirmatory", "protocol_hash": "abc"}
+    assert protocol_of(made, current) == ("confirmatory", None)
+    label, why = protocol_of({**made, "protocol_hash": "old"}, current)
+    assert label == "exploratory" and "changed" in why and "old" in why
+    assert protocol_of({"mistake": "post_norm"}, current) == ("exploratory", None)  # before protocols existed
+    assert evidence_label({"a": made, "b": {"mistake": "b"}}, current) == "mixed: 1 confirmatory, 1 exploratory"
+
+
+def test_the_protocol_command_shows_each_mistakes_seeds_and_hash(capsys):
+    from ablations import protocol
+
+    assert protocol.main(["confirmatory"]) == 0
+    out = capsys.readouterr().out
+    for spec in catalogue.MISTAKES:
+        assert f"{spec.name}: not planned yet, hash {catalogue.PROTOCOL_HASHES['confirmatory', spec.name]}" in out
