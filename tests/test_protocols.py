@@ -124,3 +124,34 @@ def test_the_protocol_command_shows_each_mistakes_seeds_and_hash(capsys):
     out = capsys.readouterr().out
     for spec in catalogue.MISTAKES:
         assert f"{spec.name}: not planned yet, hash {catalogue.PROTOCOL_HASHES['confirmatory', spec.name]}" in out
+
+
+# The cheapest claims (mistake 9: the broken model cannot learn; an exact invariant beside it), small enough to train
+# twice in CI; a batch of 8 splits evenly over 4 devices.
+ROBUST = ["mistake=argmax_gradient", "steps=60", "seeds=4", "train.warmup=5", "train.log_every=20",
+          "train.eval_every=20", "train.ckpt_every=60", "train.batch_size=8", "train.seq_len=32",
+          "train.eval_windows=16", "model.d_model=16", "model.n_heads=2", "model.n_layers=2", "data.n_blocks=300",
+          "wandb.mode=disabled"]
+
+
+@pytest.mark.slow
+def test_no_verdict_that_is_not_fragile_moves_between_one_and_four_devices(tmp_path):
+    """Four forced host devices split every batch over a mesh: XLA partitions and rounds differently. An outcome
+    more than one standard error from its boundary on both must not move; an exact claim must not move at all."""
+    from conftest import run_lab
+
+    verdicts = {}
+    for count in (1, 4):
+        run_lab(*ROBUST, f"results_dir={tmp_path / str(count)}",
+                env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"})
+        (run,) = (tmp_path / str(count) / "argmax_gradient").iterdir()
+        assert json.loads((run / "environment.json").read_text())["devices"] == ["cpu"] * count
+        verdicts[count] = json.loads((run / "verdict.json").read_text())["claims"]
+    firm = 0
+    for one, four in zip(verdicts[1], verdicts[4], strict=True):
+        if one["kind"] == "exact":
+            assert one["outcome"] == four["outcome"], one["says"]
+        elif not (one["firmness"]["fragile"] or four["firmness"]["fragile"]):
+            firm += 1
+            assert one["outcome"] == four["outcome"], (one["says"], one["outcome"], four["outcome"])
+    assert firm >= 1  # the test compares at least one statistical outcome
