@@ -68,6 +68,7 @@ def test_suite_report_lists_every_mistake_with_figures(tiny_suite):
     assert "synthetic copy task" in setup and "nats/char" in setup and "nats/token" not in report
     assert "`python -m ablations.run mistake=all" in setup and f"results_dir={tiny_suite}" in setup
     assert "## The claims as families (Holm–Bonferroni)" in report and "### The page's claims:" in report
+    assert "## Against the literature" in report and "Xiong et al. 2020" in report
 
 
 @pytest.mark.slow

@@ -1,14 +1,21 @@
 """Mistake 1: pre-norm vs post-norm confusion (LayerNorm after the residual add, as in the original transformer)."""
 from ablations.audit import measurements
 from ablations.audit.detectors import Detector
-from ablations.catalogue.schema import DEEP_LR_GRID, DEPTHS, NATS, Axis, Claim, Mistake, Study
+from ablations.catalogue.schema import DEEP_LR_GRID, DEPTHS, NATS, Axis, Claim, Finding, Mistake, Study
 from ablations.science.rules import Effect
+
+CLAIM = "post-norm trains worse than pre-norm (deep stack, no warmup; mean validation loss over training)"
 
 MISTAKE = Mistake(
     "post_norm", 1, "Pre-norm vs post-norm confusion",
     claims=(
-        Claim("post-norm trains worse than pre-norm (deep stack, no warmup; mean validation loss over training)",
-              Effect("val_loss_auc", NATS, "nats/token")),
+        Claim(CLAIM, Effect("val_loss_auc", NATS, "nats/token")),
+    ),
+    literature=(
+        Finding(CLAIM, "Xiong et al. 2020, On Layer Normalization in the Transformer Architecture",
+                "at initialisation Post-LN's expected gradients near the output are large, so it needs a learning "
+                "rate warmup; without one it trains markedly worse (translation, BERT pre-training), while Pre-LN "
+                "trains well without warmup and faster"),
     ),
     settings={"model.n_layers": 8, "train.lr": 3e-3, "train.warmup": 0}, lr_grid=DEEP_LR_GRID,
     # block gradient ratio at the measurement's depth: correct 1.0..1.33, post-norm 19.9..25.2

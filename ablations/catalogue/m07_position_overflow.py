@@ -1,8 +1,10 @@
 """Mistake 7: a learned position table of the training length, used on longer inputs."""
 from ablations.audit import measurements
 from ablations.audit.detectors import Detector
-from ablations.catalogue.schema import NATS, Axis, Claim, Mistake, Study
+from ablations.catalogue.schema import NATS, Axis, Claim, Finding, Mistake, Study
 from ablations.science.rules import Effect
+
+THAN_SINUSOIDAL = "... and more than sinusoidal positions, the page's other fix"
 
 MISTAKE = Mistake(
     "position_overflow", 7, "Position embedding length",
@@ -10,8 +12,14 @@ MISTAKE = Mistake(
         Claim("a learned table sized to the training length degrades past it more than the correct model's "
               "positions (RoPE by default): loss past the training length minus loss within it",
               Effect("length_degradation", NATS, "nats/token")),
-        Claim("... and more than sinusoidal positions, the page's other fix",
-              Effect("length_degradation", NATS, "nats/token"), reference="sinusoidal"),
+        Claim(THAN_SINUSOIDAL, Effect("length_degradation", NATS, "nats/token"), reference="sinusoidal"),
+    ),
+    literature=(
+        Finding(THAN_SINUSOIDAL, "Press, Smith & Lewis 2022, Train Short, Test Long (ALiBi)",
+                "sinusoidal positions extrapolate poorly: perplexity rises soon past the training length; rotary "
+                "positions hold somewhat longer, and neither matches ALiBi (WikiText-103); a "
+                "learned table has no rows past the training length at all",
+                predicts=None),
     ),
     probes=("length",), fixes={"sinusoidal": {"model.position": "sinusoidal"}}, symptom_plot="loss_by_position",
     refuses={"model.position": ("learned", "the correct variant's learned table would overflow too; "

@@ -39,6 +39,18 @@ class Claim:
 
 
 @dataclasses.dataclass(frozen=True)
+class Finding:
+    """What a published source reports that bears on one of a mistake's claims, and the outcome it predicts for that
+    claim (None: it bears on the claim without predicting its outcome). `explained`: where the lab's outcome differs,
+    the measured reason, naming the run or study that measured it ("" while it is unexplained)."""
+    claim: str  # the `says` of one of the mistake's claims
+    source: str  # authors, year, title
+    reports: str  # what the source found, in its own setting
+    predicts: str | None = "reproduced"
+    explained: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Axis:
     key: str  # a dotted config key ("model.n_layers") or a preset group ("data")
     values: tuple
@@ -73,10 +85,14 @@ class Mistake:
     lr_grid: tuple[float, ...] = LR_GRID  # comparison=best_lr: every variant trains at each, compared at its best
     detector: Detector | None = None  # the audit's detector (None: `python -m ablations.check` says "not calibrated")
     studies: tuple[Study, ...] = ()
+    literature: tuple[Finding, ...] = ()  # what published work reports on its claims (beyond the seed page)
 
     def __post_init__(self):
         if len(self.lr_grid) < 2 or list(self.lr_grid) != sorted(set(self.lr_grid)):
             raise ValueError(f"{self.name}: lr_grid={self.lr_grid} must hold at least 2 distinct rates, in order")
+        unknown = [f.claim for f in self.literature if f.claim not in [c.says for c in self.claims]]
+        if unknown:
+            raise ValueError(f"{self.name}: literature names no claim of this mistake: {unknown}")
 
     @property
     def variants(self) -> tuple[str, ...]:

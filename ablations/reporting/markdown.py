@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
-from ablations.reporting.setup import evidence_label, setup_lines, unit, with_added_keys
+from ablations.reporting.setup import evidence_label, protocol_of, setup_lines, unit, with_added_keys
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
@@ -126,6 +126,44 @@ def family_section(mistakes, verdicts: dict[str, dict]) -> list[str]:
     return ["## The claims as families (Holm–Bonferroni)", "", head, "", *lines] if lines else []
 
 
+SEED_PAGE = "the seed page (../shared/seed/)"
+
+
+def agreement(outcome: str, predicts: str | None) -> str:
+    if predicts is None:
+        return "no prediction"
+    if outcome in ("inconclusive", rules.NOT_MEASURED):
+        return "undecided"
+    return "agrees" if outcome == predicts or (predicts == "reproduced" and outcome in rules.HOLDS) else "disagrees"
+
+
+def literature_section(mistakes, verdicts: dict[str, dict], configs: dict[str, dict], hashes: dict) -> list[str]:
+    """Each claim the seed page makes, or a published source bears on (the catalogue's `literature`), beside the
+    lab's outcome in this report: whether they agree, and where they do not, the lab's measured explanation."""
+    rows = []
+    for spec in mistakes:
+        if spec.name not in verdicts:
+            continue
+        label = protocol_of(configs[spec.name], hashes)[0]
+        for c in verdicts[spec.name]["claims"]:
+            findings = [(f.source, f.reports, f.predicts, f.explained) for f in spec.literature if f.claim == c["says"]]
+            if not findings and c["source"] == "page":
+                findings = [(SEED_PAGE, "the claim as stated", "reproduced", "")]
+            for source, reports, predicts, explained in findings:
+                agrees = agreement(c["outcome"], predicts)
+                why = (explained or "unexplained") if agrees == "disagrees" else ""
+                rows.append(f"| {spec.number} | {spec.name} | {c['says']} | {source}: {reports} | {predicts or '–'} | "
+                            f"{MARKS[c['outcome']]} {c['outcome']} ({label}) | {agrees} | {why} |")
+    if not rows:
+        return []
+    return ["## Against the literature", "",
+            "Each claim of the seed page, and each a published source bears on (`literature` in the catalogue "
+            "entries), beside this report's outcome. A source predicts an outcome for the claim at its own scale; "
+            "where the lab's differs, the explanation names what the lab measured, or says it is unexplained.", "",
+            "| # | mistake | claim | source: what it reports | predicts | the lab | agrees | explanation |",
+            "|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def study_section(results_dir: Path, studies) -> list[str]:
     """"Where each claim holds": every study (catalogue Studies) that has run, its figure and its one-line finding."""
     lines = []
@@ -231,7 +269,8 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
              *setup_lines(results_dir, runs, protocol_hashes, protocols), HOW_TO_READ, "",
              "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
-             *family_section(mistakes, verdicts), *study_section(results_dir, studies), *sections]
+             *family_section(mistakes, verdicts), *literature_section(mistakes, verdicts, configs, protocol_hashes),
+             *study_section(results_dir, studies), *sections]
     path = results_dir / REPORT
     path.write_text("\n".join(lines))
     return path

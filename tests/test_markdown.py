@@ -1,0 +1,47 @@
+"""REPORT.md's sections that need no training (ablations/reporting/markdown.py): the claims against the literature."""
+import dataclasses
+
+import pytest
+
+from ablations import catalogue
+from ablations.catalogue.schema import Finding
+from ablations.reporting.markdown import SEED_PAGE, agreement, literature_section
+
+
+def test_agreement_reads_the_labs_outcome_against_the_sources_prediction():
+    assert agreement("reproduced", "reproduced") == "agrees" and agreement("holds", "reproduced") == "agrees"
+    assert agreement("opposite", "reproduced") == "disagrees" and agreement("no effect", "no effect") == "agrees"
+    assert agreement("inconclusive", "reproduced") == "undecided"
+    assert agreement("reproduced", None) == "no prediction"
+
+
+def verdict_of(spec, outcomes):
+    return {"claims": [{"says": c.says, "source": c.source, "outcome": o} for c, o in zip(spec.claims, outcomes)]}
+
+
+def test_each_page_claim_and_each_finding_is_a_row_and_a_disagreement_says_why_or_unexplained():
+    post_norm, norm_axis = catalogue.lookup("post_norm"), catalogue.lookup("norm_wrong_axis")
+    explained = dataclasses.replace(post_norm, literature=(
+        dataclasses.replace(post_norm.literature[0], explained="measured: the study x"),))
+    verdicts = {"post_norm": verdict_of(post_norm, ["opposite"]),
+                "norm_wrong_axis": verdict_of(norm_axis, ["holds", "reproduced", "reproduced"])}
+    configs = {name: {"mistake": name} for name in verdicts}
+    rows = [line for line in literature_section([post_norm, norm_axis], verdicts, configs, {})
+            if line.startswith("| 1 ") or line.startswith("| 5 ")]
+    assert len(rows) == 1  # norm_wrong_axis: lab claims only, and no source bears on them
+    assert "Xiong et al. 2020" in rows[0] and "| disagrees | unexplained |" in rows[0]
+    assert "(exploratory)" in rows[0]
+    (row,) = [line for line in literature_section([explained], {"post_norm": verdicts["post_norm"]}, configs, {})
+              if line.startswith("| 1 ")]
+    assert row.endswith("| disagrees | measured: the study x |")
+    no_final_norm = catalogue.lookup("no_final_norm")
+    (page_row,) = [line for line in literature_section([no_final_norm], {"no_final_norm": verdict_of(
+        no_final_norm, ["inconclusive"])}, {"no_final_norm": {"mistake": "no_final_norm"}}, {})
+        if line.startswith("| 6 ")]
+    assert SEED_PAGE in page_row and "| undecided |" in page_row
+
+
+def test_a_finding_must_name_one_of_the_mistakes_claims():
+    spec = catalogue.lookup("post_norm")
+    with pytest.raises(ValueError, match="names no claim"):
+        dataclasses.replace(spec, literature=(Finding("a claim it never makes", "Someone 2020", "something"),))
