@@ -109,8 +109,11 @@ def test_a_mistake_plans_the_seeds_its_most_demanding_claim_asks_for_within_the_
 
 def test_a_report_counts_a_run_as_confirmatory_only_while_its_protocol_is_unchanged():
     current = {("confirmatory", "post_norm"): "abc"}
-    made = {"mistake": "post_norm", "protocol": "confirmatory", "protocol_hash": "abc"}
+    made = {"mistake": "post_norm", "protocol": "confirmatory", "protocol_hash": "abc",
+            "environment": {"git_dirty": False}}
     assert protocol_of(made, current) == ("confirmatory", None)
+    label, why = protocol_of({**made, "environment": {"git_dirty": True}}, current)
+    assert label == "exploratory" and "uncommitted" in why
     label, why = protocol_of({**made, "protocol_hash": "old"}, current)
     assert label == "exploratory" and "changed" in why and "old" in why
     assert protocol_of({"mistake": "post_norm"}, current) == ("exploratory", None)  # before protocols existed

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
-from ablations.reporting.setup import evidence_label, protocol_of, setup_lines, unit, with_added_keys
+from ablations.reporting.setup import evidence_label, protocol_of, run_record, setup_lines, unit
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
@@ -240,7 +240,7 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
     the declared ones by name, protocol_hashes: today's hash of each (protocol, mistake), which a run made under a
     protocol must still have to count as confirmatory."""
     runs = latest_runs(results_dir, mistakes)
-    configs = {name: with_added_keys(layout.read(run, layout.CONFIG)) for name, run in runs.items()}
+    configs = {name: run_record(run) for name, run in runs.items()}
     verdicts = {name: layout.read(run, layout.VERDICT) for name, run in runs.items()}
     glance, rows, sections = [], [], []
     for spec in mistakes:

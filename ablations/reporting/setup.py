@@ -33,6 +33,12 @@ def with_added_keys(config: dict) -> dict:
     return {**config, **identity(config)}
 
 
+def run_record(run: Path) -> dict:
+    """A run's config (with the keys added since) and, under "environment", what produced it."""
+    environment = layout.read(run, layout.ENVIRONMENT) if (run / layout.ENVIRONMENT).exists() else {}
+    return {**with_added_keys(layout.read(run, layout.CONFIG)), "environment": environment}
+
+
 def runs_behind(run: Path) -> list[Path]:
     """A run and the grid run its longer budget follows, if any."""
     follows = layout.read(run, layout.CONFIG).get("follows")
@@ -83,17 +89,20 @@ def command(environment: dict) -> str | None:
     return shlex.join(["python", "-m", module, *argv[1:]])
 
 
-def protocol_of(config: dict, current: dict) -> tuple[str, str | None]:
-    """(what a run is evidence of, why it is not what it was run as): a run under a declared protocol whose
-    declaration or catalogue entry changed since (its recorded hash is not today's, `current`: (protocol, mistake)
-    -> hash) is exploratory."""
-    name = config.get("protocol") or "exploratory"
+def protocol_of(record: dict, current: dict) -> tuple[str, str | None]:
+    """(what a run is evidence of, why it is not what it was run as), from its run_record. A run under a declared
+    protocol counts as exploratory if the protocol's declaration or the mistake's catalogue entry changed since
+    (its recorded hash is not today's; `current`: (protocol, mistake) -> hash), or if its tree had uncommitted
+    changes."""
+    name = record.get("protocol") or "exploratory"
     if name == "exploratory":
         return name, None
-    today = current.get((name, config["mistake"]))
-    if today != config.get("protocol_hash"):
-        return "exploratory", (f"run under protocol {name} (hash {config.get('protocol_hash')}), which has changed "
+    today = current.get((name, record["mistake"]))
+    if today != record.get("protocol_hash"):
+        return "exploratory", (f"run under protocol {name} (hash {record.get('protocol_hash')}), which has changed "
                                f"since (today {today}): not confirmatory")
+    if (record.get("environment") or {}).get("git_dirty") is not False:
+        return "exploratory", f"run under protocol {name} from a tree with uncommitted changes: not confirmatory"
     return name, None
 
 
@@ -108,6 +117,10 @@ def evidence_label(configs: dict[str, dict], current: dict) -> str:
 def protocol_line(configs: dict[str, dict], current: dict, protocols: dict) -> str:
     label = evidence_label(configs, current)
     refused = [f"{name}: {why}" for name, c in configs.items() if (why := protocol_of(c, current)[1])]
+    commits = {(c.get("environment") or {}).get("git_commit") for c in configs.values()
+               if protocol_of(c, current)[0] != "exploratory"}
+    if len(commits) > 1:
+        refused.append(f"the confirmatory runs come from {len(commits)} commits, not one")
     if label == "exploratory" and not refused:
         return ("exploratory: the settings were chosen while the lab was designed, and no protocol was declared "
                 "before these runs.")
@@ -121,7 +134,7 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], current: dict, protoco
     each (protocol, mistake), `protocols`: the declared protocols by name."""
     if not runs:
         return []
-    configs = {name: with_added_keys(layout.read(run, layout.CONFIG)) for name, run in runs.items()}
+    configs = {name: run_record(run) for name, run in runs.items()}
     behind = {name: runs_behind(run) for name, run in runs.items()}
     environments = [layout.read(r, layout.ENVIRONMENT) for rs in behind.values() for r in rs
                     if (r / layout.ENVIRONMENT).exists()]
