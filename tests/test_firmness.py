@@ -67,11 +67,14 @@ def test_holm_matches_the_step_down_by_hand():
 
 
 def test_a_family_keeps_an_outcome_only_while_its_adjusted_p_stays_below_the_level():
-    claims = [{"outcome": "reproduced", "firmness": {"p": 0.001}}, {"outcome": "opposite", "firmness": {"p": 0.03}},
-              {"outcome": "inconclusive", "firmness": {"p": 0.2}}, {"outcome": "holds", "firmness": None}]
+    claims = [{"kind": "statistical", "outcome": "reproduced", "firmness": {"p": 0.001}},
+              {"kind": "statistical", "outcome": "opposite", "firmness": {"p": 0.03}},
+              {"kind": "statistical", "outcome": "inconclusive", "firmness": {"p": 0.2}},
+              {"kind": "statistical", "outcome": "inconclusive", "firmness": None},  # no interval: counted, p = 1
+              {"kind": "exact", "outcome": "holds", "firmness": None}]  # not tested: left out
     decided = firmness.family(claims)
-    assert [c["family_outcome"] for c in decided] == ["reproduced", "inconclusive", "inconclusive"]
-    assert [c["holm_p"] for c in decided] == pytest.approx([0.003, 0.06, 0.2])
+    assert [c["family_outcome"] for c in decided] == ["reproduced", "inconclusive", "inconclusive", "inconclusive"]
+    assert [c["holm_p"] for c in decided] == pytest.approx([0.004, 0.09, 0.4, 1.0])
 
 
 @pytest.mark.parametrize("pairs, decided, fragile", [((5, 0), False, True), ((6, 0), True, True),
@@ -82,6 +85,25 @@ def test_a_share_is_fragile_when_one_pair_of_seeds_decides_it(pairs, decided, fr
     result = ConvergedShare().decide(correct, [not c for c in correct])
     assert (result["outcome"] != "inconclusive") is decided
     assert result["firmness"]["fragile"] is fragile
+
+
+def test_no_spread_decides_at_an_infinite_distance_and_on_the_margin_at_none():
+    decided = LOSS.decide([1.0, 1.0, 1.0], [1.5, 1.5, 1.5])
+    assert decided["outcome"] == "reproduced" and decided["firmness"]["distance_se"] == math.inf
+    assert decided["firmness"]["room"] == pytest.approx(0.49)
+    on_margin = Effect("val_loss", 0.5, "").decide([1.0, 1.0], [1.5, 1.5])  # exactly the margin
+    assert on_margin["outcome"] == "inconclusive"
+    assert on_margin["firmness"]["distance_se"] == 0 and on_margin["firmness"]["fragile"]
+
+
+def test_an_old_verdict_whose_reference_diverged_gets_no_firmness_and_its_own_margin_otherwise():
+    from ablations.science.verdict import firmness_of
+
+    specs, verdicts = fake_verdicts([(0.2, 0)])
+    recorded = {k: v for k, v in verdicts[specs[0].name]["claims"][0].items() if k != "firmness"}
+    assert firmness_of(specs[0], {**recorded, "why": "the correct variant diverged at step 40"}) is None
+    wider = firmness_of(specs[0], {**recorded, "margin": 0.15})
+    assert wider["distance_se"] < firmness_of(specs[0], recorded)["distance_se"]
 
 
 def fake_verdicts(effects):
@@ -110,16 +132,22 @@ def test_a_verdict_recorded_without_firmness_gets_it_from_its_catalogue_rule():
         assert firmness_of(spec, {**older, "says": "a claim the catalogue never made"}) is None
 
 
-def test_the_report_decides_the_pages_claims_as_one_family():
+def test_the_report_decides_the_pages_claims_as_one_family_and_names_an_outcome_holm_takes_back():
+    from ablations.catalogue import MISTAKES
     from ablations.reporting.markdown import family_section
 
-    # one clear effect, one just past its margin (its p survives alone, not times three), one with no effect
-    specs, verdicts = fake_verdicts([(0.3, 0), (0.03, 1), (0.0, 2)])
+    def claim(says, outcome, p, distance):
+        return {"says": says, "source": "page", "kind": "statistical", "outcome": outcome,
+                "firmness": {"p": p, "distance_se": distance, "fragile": distance < 1, "nearest": outcome}}
+
+    specs = MISTAKES[:3]
+    verdicts = {specs[0].name: {"claims": [claim("clear", "reproduced", 0.001, 5.0)]},
+                specs[1].name: {"claims": [claim("marginal", "reproduced", 0.03, 0.4)]},
+                specs[2].name: {"claims": [claim("undecided", "inconclusive", 0.5, 2.0)]}}
     lines = family_section(specs, verdicts)
-    ps = [verdicts[s.name]["claims"][0]["firmness"]["p"] for s in specs]
-    adjusted = firmness.holm(ps)
-    stand = sum(p < 0.05 and verdicts[s.name]["claims"][0]["outcome"] != "inconclusive"
-                for s, p in zip(specs, adjusted))
-    assert f"### The page's claims: {stand} of 3 outcomes stand after Holm's correction" in "\n".join(lines)
-    rows = [line for line in lines if line.startswith(f"| {specs[0].number} |")]
-    assert len(rows) == 1 and f"| {adjusted[0]:.3g} |" in rows[0]
+    text = "\n".join(lines)
+    assert "### The page's claims: 1 of 3 outcomes stand after Holm's correction; 1 fragile" in text
+    (marginal,) = [line for line in lines if "| marginal |" in line]  # 0.03 · 2 = 0.06: taken back
+    assert "| 0.03 | 0.06 | inconclusive (was reproduced) | 0.4 SE ⚠ fragile |" in marginal
+    (clear,) = [line for line in lines if "| clear |" in line]
+    assert "| 0.001 | 0.003 | reproduced | 5 SE |" in clear

@@ -69,7 +69,9 @@ def protocol_hash(protocol: Protocol, spec: Mistake) -> str:
     verdicts (claims with their rules and margins, settings, variants, grid): either changing makes another
     experiment."""
     entry = {name: canonical(getattr(spec, name)) for name in MISTAKE_DECLARATION}
-    text = json.dumps({"protocol": canonical(protocol), "mistake": entry}, sort_keys=True)
+    declared = canonical(dataclasses.replace(protocol, seeds={}))  # another mistake's seeds are not this one's
+    text = json.dumps({"protocol": declared, "seeds": protocol.seeds.get(spec.name), "mistake": entry},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

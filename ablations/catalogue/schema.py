@@ -111,7 +111,7 @@ class Protocol:
     statistical claims, decided as a family with Holm's correction), how (the comparison, from the catalogue's
     rules, margins, learning-rate grids and budgets), on which data, and with which seeds: fresh ones (every
     exploratory run's lie below `first_seed`), as many per mistake as the exploratory runs' measured spread asks
-    for (`ablations.science.firmness.plan_seeds`), at least `min_seeds` and at most `max_seeds`. Its hash, with the
+    for (`ablations.science.planning.mistake_seeds`), at least `min_seeds` and at most `max_seeds`. Its hash, with the
     catalogue entry of the mistake, is part of every run it makes: a run whose protocol or entry changed since is
     another experiment, and reports refuse it as confirmatory."""
     name: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -93,36 +94,40 @@ def family_section(mistakes, verdicts: dict[str, dict]) -> list[str]:
     for source in ("page", "lab"):
         claims = [({**c, "firmness": firmness_of(spec, c)}, spec) for spec in mistakes if spec.name in verdicts
                   for c in verdicts[spec.name]["claims"] if c["source"] == source]
-        tested = [(c, spec) for c, spec in claims if c["firmness"]]
+        tested = [(c, spec) for c, spec in claims if c["kind"] in ("statistical", "share")]
         decided = firmness.family([c for c, _ in tested])  # the same claims, in the same order
         if not decided:
             continue
         stand = sum(d["family_outcome"] != "inconclusive" for d in decided)
-        fragile = sum(d["firmness"]["fragile"] for d in decided)
+        fragile = sum(bool(d["firmness"] and d["firmness"]["fragile"]) for d in decided)
         unknown = [c["says"] for c, _ in claims if c["kind"] == "statistical" and not c["firmness"]
                    and c["outcome"] != "inconclusive"]
         lines += [f"### The {source}'s claims: {stand} of {len(decided)} outcomes stand after Holm's correction; "
                   f"{fragile} fragile", ""]
-        lines += [f"Left out: {len(unknown)} decided claims recorded under a wording the catalogue no longer has "
-                  f"(its rule is not known): {'; '.join(unknown)}.", ""] if unknown else []
+        lines += [f"Counted with p = 1: {len(unknown)} decided claims recorded under a wording the catalogue no "
+                  f"longer has (its rule is not known): {'; '.join(unknown)}.", ""] if unknown else []
         lines += [
                   "| # | mistake | claim | outcome | p (own test) | Holm p | after Holm | from the boundary |",
                   "|---|---|---|---|---|---|---|---|"]
         for (_, spec), d in zip(tested, decided):
-            firm = d["firmness"]
-            distance = "one pair of seeds" if firm["distance_se"] is None else f"{firm['distance_se']:.2g} SE"
+            firm = d["firmness"] or {"p": 1.0, "distance_se": math.nan, "fragile": False}
+            distance = ("one pair of seeds" if firm["distance_se"] is None else
+                        "no interval (counted with p = 1)" if math.isnan(firm["distance_se"]) else
+                        f"{firm['distance_se']:.2g} SE")
             after = d["family_outcome"] + (" (was " + d["outcome"] + ")" if d["family_outcome"] != d["outcome"]
                                            else "")
             lines.append(f"| {spec.number} | {spec.name} | {d['says']} | {MARKS[d['outcome']]} {d['outcome']} | "
                          f"{cell(firm['p'])} | {cell(d['holm_p'])} | {after} | {distance}"
                          f"{' ⚠ fragile' if firm['fragile'] else ''} |")
         lines.append("")
-    head = ("p (own test): the smallest 1 − confidence at which the claim's interval would still decide as it does "
-            "(for an inconclusive one, decide anything); Holm p: adjusted over the family (every statistical claim "
-            "of one source in this report), an outcome stands while it is below 0.05; from the boundary: how far "
-            "the interval's deciding end lies from the margin it is decided against, in standard errors of the "
-            f"mean difference; within {firmness.FRAGILE_SE:g} SE an outcome is fragile (rounding or one seed could "
-            "move it). Exact claims hold or fail on every seed and are not part of a family.")
+    head = ("p (own test): the smallest 1 − confidence at which the claim's two-sided interval would still decide "
+            "as it does (for an inconclusive one, decide anything); Holm p: adjusted over the family (every "
+            "statistical claim of one source in this report, as each mistake's reported run reads it: on a best-lr "
+            "run its longer budget), an outcome stands while it is below 0.05; a claim with no interval counts with "
+            "p = 1. From the boundary: how far the interval's deciding end lies from the margin it is decided "
+            f"against, in standard errors of the mean difference; within {firmness.FRAGILE_SE:g} SE an outcome is "
+            "fragile (rounding or one seed could move it). Exact claims hold or fail on every seed and are not "
+            "part of a family.")
     return ["## The claims as families (Holm–Bonferroni)", "", head, "", *lines] if lines else []
 
 

@@ -125,7 +125,8 @@ def protocol_line(configs: dict[str, dict], current: dict, protocols: dict) -> s
         return ("exploratory: the settings were chosen while the lab was designed, and no protocol was declared "
                 "before these runs.")
     declared = [f"{p.name} ({p.question} First seed {p.first_seed}; hash per mistake recorded in each run's "
-                "config.json)" for name, p in protocols.items() if name in label]
+                "config.json)" for name, p in protocols.items()
+                if name == label or f" {name}" in label]  # "confirmatory", or "mixed: 2 confirmatory, ..."
     return "; ".join([label, *declared, *refused]) + "."
 
 

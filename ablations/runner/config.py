@@ -30,8 +30,10 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _MISTAKES: list[str] = []  # the `mistake` group's options, in the catalogue's order (filled by `register`)
 _PROTOCOLS: dict = {}  # the `protocol` group's declared protocols by name (filled by `register`)
 EXPLORATORY = "exploratory"
-# What a run under a declared protocol may still be given: where it runs and how it is shown, never what it trains.
-UNDER_PROTOCOL = ("mistake", "data", "protocol", "results_dir", "wandb", "distributed", "dry_run", "debug")
+# What a run under a declared protocol may still be given: where it runs and how it is shown, never what it trains
+# (the `data` preset is chosen among the protocol's own; no key inside it may be set).
+UNDER_PROTOCOL = ("mistake", "data", "protocol", "results_dir", "dry_run", "debug")
+UNDER_PROTOCOL_SECTIONS = ("wandb", "distributed")
 
 
 def nested(settings: dict) -> dict:
@@ -155,6 +157,10 @@ def check_protocol(texts: list[str]) -> None:
     name = given.get("protocol", EXPLORATORY)
     if name == EXPLORATORY:
         return
+    swept = [f"{k}={v}" for k, v in given.items() if k in ("protocol", "mistake", "data") and "," in v]
+    if swept:
+        raise UsageError(f"{swept[0]}: a run under a protocol is one command per data preset, without a sweep "
+                         "(mistake=all runs every mistake)")
     protocol = _PROTOCOLS[name]
     mistake = given.get("mistake", "all")
     unplanned = [m for m in (_MISTAKES if mistake == "all" else [mistake]) if m not in protocol.seeds]
@@ -164,9 +170,10 @@ def check_protocol(texts: list[str]) -> None:
                          f"(python -m ablations.protocol {name} --plan) and declared in "
                          "ablations/catalogue/protocols.py before any run")
     for key in given:
-        if key.partition(".")[0] not in UNDER_PROTOCOL:
+        if key not in UNDER_PROTOCOL and key.partition(".")[0] not in UNDER_PROTOCOL_SECTIONS:
+            allowed = [k for k in UNDER_PROTOCOL if k != "protocol"] + [f"{s}.*" for s in UNDER_PROTOCOL_SECTIONS]
             raise UsageError(f"{key}={given[key]}: protocol={name} fixes every setting of its runs; only "
-                             f"{', '.join(k for k in UNDER_PROTOCOL if k != 'protocol')} may be given")
+                             f"{', '.join(allowed)} may be given")
     data = given.get("data", "synthetic")
     if data not in protocol.data:
         raise UsageError(f"data={data}: protocol={name} runs on data={' and data='.join(protocol.data)} only")

@@ -4,10 +4,11 @@ A statistical rule (ablations.science.rules) decides by where the 95% interval o
 lies against its margins: each outcome is a `Region`, "lo > a" and/or "hi < b". Two numbers say how firm
 a decision is, both from the same t interval:
 
-- `p`: the smallest 1 - confidence at which the interval would still decide as it does (for an inconclusive
-  outcome: at which it would decide anything). An outcome is decided at 95% exactly when p < 0.05. It is the
-  p-value of the outcome's own test (one-sided against a margin, or the two one-sided tests of equivalence), so
-  Holm's step-down correction applies to it: a family of claims is decided together by `holm`.
+- `p`: the smallest 1 - confidence at which the two-sided interval would still decide as it does (for an
+  inconclusive outcome: at which it would decide anything). An outcome is decided at 95% exactly when p < 0.05.
+  It is twice the one-sided p of the outcome's own test (against a margin, or the larger of the two one-sided
+  tests of equivalence). A claim has at most two wrong outcomes for any true effect, each reached with chance at
+  most u/2 when p <= u, so a claim's p is valid in Holm's step-down correction (`holm`).
 - `distance_se`: how far the interval's deciding end lies from the boundary, in standard errors of the mean
   difference (std/sqrt(n)); for an inconclusive outcome, how far it falls short of the nearest outcome. An outcome
   within one standard error is *fragile*: float rounding or one seed could move it.
@@ -42,11 +43,16 @@ class Region:
     def margin_se(self, mean: float, se: float) -> float:
         """The smallest of (mean - above)/se and (below - mean)/se: the region holds at confidence c exactly when
         this exceeds the two-sided t quantile of c."""
+        room = self.room(mean)
+        if se == 0:  # no spread: the interval is the mean itself, on the boundary or off it by any distance
+            return 0.0 if room == 0 else math.copysign(math.inf, room)
+        return room / se
+
+    def room(self, mean: float) -> float:
+        """How far the mean lies inside the region (negative: outside), in the claim's unit."""
         ends = ([mean - self.above] if self.above is not None else []) + \
                ([self.below - mean] if self.below is not None else [])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = np.asarray(ends, np.float64) / np.float64(se)
-        return float(np.nan_to_num(ratios, nan=0.0).min())  # 0/0: the mean sits on the boundary
+        return min(ends)
 
 
 def statistical(result: dict, regions: tuple[Region, ...], confidence: float) -> dict | None:
@@ -65,8 +71,11 @@ def statistical(result: dict, regions: tuple[Region, ...], confidence: float) ->
     else:
         chosen = max(reach, key=reach.get)
         distance = quantile - reach[chosen]
+    if se == 0:  # no spread: an interval of zero width is on its boundary (fragile) or infinitely far from it
+        distance = 0.0 if reach[chosen] == 0 else math.inf
+    room = next(r for r in regions if r.outcome == chosen).room(mean)
     return {"p": p[chosen], "distance_se": distance, "fragile": bool(distance < FRAGILE_SE), "nearest": chosen,
-            "room": reach[chosen] * se}
+            "room": room}
 
 
 def share(discordant: tuple[int, int], level: float) -> dict:
@@ -98,10 +107,11 @@ def holm(ps: list[float]) -> list[float]:
 
 
 def family(claims: list[dict], level: float = FAMILY_LEVEL) -> list[dict]:
-    """A family of decided claims (each with its `firmness`): each with `holm_p` and `family_outcome`, the outcome
-    that stands after Holm's correction (a decided outcome whose adjusted p reaches the level becomes
-    inconclusive). Claims without firmness (exact claims, unusable intervals) are left out of the family."""
-    tested = [c for c in claims if c.get("firmness")]
-    adjusted = holm([c["firmness"]["p"] for c in tested])
+    """A family of decided claims: every statistical and share claim, each with `holm_p` and `family_outcome`, the
+    outcome that stands after Holm's correction (a decided outcome whose adjusted p reaches the level becomes
+    inconclusive). A claim without firmness (no interval, a diverged reference) counts with p = 1, so that it still
+    counts in the family's size; exact claims are not tested and are left out."""
+    tested = [c for c in claims if c.get("kind") in ("statistical", "share")]
+    adjusted = holm([c["firmness"]["p"] if c.get("firmness") else 1.0 for c in tested])
     return [{**c, "holm_p": p, "family_outcome": c["outcome"] if c["outcome"] != "inconclusive" and p < level
              else "inconclusive"} for c, p in zip(tested, adjusted)]

@@ -21,6 +21,10 @@ def claim_seeds(claim: dict) -> int | None:
 def mistake_seeds(claims: list[dict], lowest: int, highest: int) -> tuple[int, dict[str, int | None]]:
     """(the seeds per variant for a mistake, each statistical claim's own need): the largest need, within
     [lowest, highest]."""
-    needs = {c["says"]: claim_seeds(c) for c in claims if c["kind"] == "statistical"}
+    needs: dict[str, int | None] = {}
+    for c in claims:  # a claim read in several runs (two datasets, two budgets) needs what its worst run needs
+        if c["kind"] == "statistical":
+            need, before = claim_seeds(c), needs.get(c["says"], 0)
+            needs[c["says"]] = None if need is None or before is None else max(need, before)
     largest = max((highest if n is None else n for n in needs.values()), default=lowest)
     return int(min(highest, max(lowest, largest))), needs

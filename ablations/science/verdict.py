@@ -4,6 +4,7 @@ one-line form of each claim that commands print and reports quote."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import warnings
 
@@ -162,8 +163,12 @@ def firmness_of(spec, c: dict) -> dict | None:
         return c.get("firmness")
     if c["kind"] == "share":
         return firmness.share(tuple(c["discordant"]), 1 - CONFIDENCE)
+    if "variant diverged at step" in c.get("why", ""):  # decided inconclusive whatever the interval says
+        return None
     rule = next((claim.rule for claim in spec.claims if claim.says == c["says"]), None)
-    return firmness.statistical(c, rule.regions(), CONFIDENCE) if rule is not None else None
+    if rule is None:
+        return None
+    return firmness.statistical(c, dataclasses.replace(rule, margin=c["margin"]).regions(), CONFIDENCE)
 
 
 def seeds_note(c: dict) -> str:
