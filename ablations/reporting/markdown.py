@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
-from ablations.reporting.setup import evidence_label, protocol_of, run_record, setup_lines, unit
+from ablations.reporting.setup import evidence_label, protocol_of, run_record, setup_lines, unit, with_added_keys
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
@@ -214,7 +214,6 @@ def redecided(results_dir: Path, mistakes) -> list[str]:
     rules give on the same measurements.json: what a change of rule changed, without retraining or rewriting."""
     from ablations.runner import pair  # the model config of a run needs its corpus (its vocabulary)
     from ablations.runner.config import train_settings
-    from ablations.runner.identity import identity
     from ablations.science.verdict import decide
 
     lines = ["| # | mistake | claim | recorded | today's rules | why (today) |", "|---|---|---|---|---|---|"]
@@ -223,7 +222,7 @@ def redecided(results_dir: Path, mistakes) -> list[str]:
         if run is None:
             continue
         saved = layout.read(run, layout.CONFIG)
-        config = {**saved, **identity(saved)}  # keys added since, at the values that did what the code did then
+        config = with_added_keys(saved)
         corpora = pair.variant_corpora(spec, config)
         model_cfg = pair.variant_models(spec, config, corpora, train_settings(config))["correct"]
         recorded = {c["says"]: c["outcome"] for c in layout.read(run, layout.VERDICT)["claims"]}
@@ -253,7 +252,7 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
             glance.append(f"- **{spec.number}. {spec.name}**: not run")
             continue
         run, verdict = runs[spec.name], verdicts[spec.name]
-        in_units = in_data_units(layout.read(run, layout.CONFIG))
+        in_units = in_data_units(configs[spec.name])
         glance.append(f"- **{spec.number}. {spec.name}**: {verdict['verdict']}")
         rows += [in_units(claim_row(spec, c)) for c in verdict["claims"]]
         relative = run.relative_to(results_dir)
@@ -271,7 +270,7 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
         figure = ["![every claim](figures/claims.png)", ""]
     label = evidence_label(configs, protocol_hashes) if configs else "no runs"
     lines = [f"# Transformer mistakes: paired ablation report ({label})", "",
-             *setup_lines(results_dir, runs, protocol_hashes, protocols), HOW_TO_READ, "",
+             *setup_lines(results_dir, runs, configs, protocol_hashes, protocols), HOW_TO_READ, "",
              "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
              *family_section(mistakes, verdicts), *literature_section(mistakes, verdicts, configs, protocol_hashes),

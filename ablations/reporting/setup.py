@@ -130,12 +130,12 @@ def protocol_line(configs: dict[str, dict], current: dict, protocols: dict) -> s
     return "; ".join([label, *declared, *refused]) + "."
 
 
-def setup_lines(results_dir: Path, runs: dict[str, Path], current: dict, protocols: dict) -> list[str]:
-    """The '## Setup' section of a report over `runs` (mistake -> its reported run); `current`: today's hash of
-    each (protocol, mistake), `protocols`: the declared protocols by name."""
+def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dict], current: dict,
+                protocols: dict) -> list[str]:
+    """The '## Setup' section of a report over `runs` (mistake -> its reported run; `configs`: their run_records);
+    `current`: today's hash of each (protocol, mistake), `protocols`: the declared protocols by name."""
     if not runs:
         return []
-    configs = {name: run_record(run) for name, run in runs.items()}
     behind = {name: runs_behind(run) for name, run in runs.items()}
     environments = [layout.read(r, layout.ENVIRONMENT) for rs in behind.values() for r in rs
                     if (r / layout.ENVIRONMENT).exists()]
