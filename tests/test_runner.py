@@ -40,7 +40,7 @@ def test_every_mistake_writes_metrics_checkpoints_figures_and_a_verdict(tiny_sui
     for key in ("val_loss_at_25", "val_loss_at_50", "val_loss_auc", "steps_to_floor", "grad_depth_ratio",
                 "grad_depth_ratio_median"):
         assert all(key in m for m in measured["correct"])
-    for name in ("loss", "grad_norms", "symptom", "claims"):
+    for name in ("card", "loss", "grad_norms", "symptom", "claims"):
         for ext in ("png", "svg"):
             assert (run / "figures" / f"{name}.{ext}").stat().st_size > 5000
     assert (run / "environment.json").exists()
@@ -77,7 +77,7 @@ def test_figures_regenerate_from_saved_metrics_without_training(tiny_suite, tmp_
     shutil.rmtree(run / "figures")
     shutil.rmtree(run / "ckpt")  # nothing to retrain from: figures must come from metrics alone
     printed = run_lab(str(run), module="ablations.figures").stdout.split()
-    assert len(printed) == 8 and all((run / "figures").joinpath(p.rsplit("/", 1)[1]).exists() for p in printed)
+    assert len(printed) == 10 and all((run / "figures").joinpath(p.rsplit("/", 1)[1]).exists() for p in printed)
 
 
 @pytest.mark.slow

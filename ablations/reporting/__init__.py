@@ -10,7 +10,7 @@ def write_figures(spec, run_dir):
 
 
 def write_study_figure(directory):
-    """A study's figure from its study.json (ablations.reporting.figures.write_study_figure)."""
-    from ablations.reporting import figures
+    """A study's figure from its study.json (ablations.reporting.study_figure.write_study_figure)."""
+    from ablations.reporting import study_figure
 
-    return figures.write_study_figure(directory)
+    return study_figure.write_study_figure(directory)

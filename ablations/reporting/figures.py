@@ -1,30 +1,52 @@
-"""Figures from saved metrics (never retrains; `python -m ablations.figures <run_dir> ...` redraws them).
+"""A run's figures from its saved metrics (never retrains; `python -m ablations.figures <run_dir> ...` redraws them).
 
-Per run: paired loss curves with a seed band (seeds of a correct variant that had not converged marked),
-gradient norm by layer over training, the mistake's own symptom plot, and its claims (effect and 95%
-interval in units of the margin, coloured by outcome); on a learning-rate grid, the final loss of every variant
-against the learning rate, and the other figures at each variant's chosen rate. Each as PNG and SVG under
-<run_dir>/figures/."""
+- `loss`: training and validation loss of every seed (seeds of the copy task split into those that learned it and
+  those that did not, so no mean is drawn), the entropy floor and its "converged" band, diverged and unconverged
+  seeds marked; variants that tokenize differently get a panel each (their nats per token do not compare).
+- `grad_norms`: gradient norm by layer over training, rows aligned across variants, an all-zero panel said so.
+- `symptom`: every statistical claim as a paired plot: each seed's reference value joined to its broken value, in
+  the claim's own unit, on the seeds the claim reads.
+- `loss_by_position` (mistakes whose symptom is the per-position loss): loss along windows longer than training.
+- `claims`: each statistical claim's paired effect and 95% interval on its own axis, in its own unit, with the
+  margins its rule has.
+- `lr_sensitivity` (a learning-rate grid): final loss of every variant against the learning rate.
+- `card`: one mistake on one line: its validation loss, its headline claim and its verdict.
+Each as PNG and SVG under <run_dir>/figures/, in the lab's style (ablations/reporting/style.py)."""
 from __future__ import annotations
 
-import json
-import textwrap
+import math
+import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import data as data_lib
+from ablations.reporting import style
+from ablations.reporting.setup import unit
+from ablations.reporting.style import DOUBLE, OUTCOME_COLORS, SINGLE, color, plt, save, styled, wrap
+from ablations.runner import layout
+from ablations.runner.tracking import read_jsonl
+from ablations.science.measures import FLOOR_TOLERANCE, converged
+from ablations.science.verdict import evidence
 
-from ablations.reporting.style import LINE_COLORS, OUTCOME_COLORS, color  # noqa: E402
-from ablations.runner import layout  # noqa: E402
-from ablations.runner.tracking import read_jsonl  # noqa: E402
-from ablations.science.measures import FLOOR_TOLERANCE, converged  # noqa: E402
-from ablations.science.verdict import evidence  # noqa: E402
+__all__ = ["save", "draw_figures", "write_figures", "claims_forest", "summary", "lr_sensitivity", "loss_curves",
+           "grad_heatmaps", "paired", "loss_by_position", "card"]
 
-def width(variant: str) -> float:
-    return 1.2 if variant == "broken" else 2.5  # a correct curve stays visible where the curves coincide
+METRIC_NAMES = {"val_loss": "final validation loss", "val_loss_auc": "mean validation loss over training",
+                "grad_depth_ratio": "gradient depth ratio", "copy_accuracy": "copy accuracy",
+                "bits_per_byte": "bits per byte", "length_degradation": "loss past minus within the training length",
+                "loss_past_train_len": "loss past the training length", "unk_rate": "<unk> rate",
+                "prefix_val_loss": "honest (prefix-only) loss", "padded_val_loss": "loss on left-padded batches",
+                "grad_depth_ratio_median": "gradient depth ratio, median over training",
+                "n_params": "parameters", "causal_leak": "largest logit change from a future token",
+                "padding_gap": "largest logit change from padding", "cache_gap": "largest cached-minus-full logit gap",
+                "zero_gradient": "share of steps with zero gradient"}
+EXACT_UNITS = {"n_params": "count", "causal_leak": "logit", "padding_gap": "logit", "cache_gap": "logit",
+               "zero_gradient": "share of steps", "unk_rate": "share of targets"}
+
+
+def metric_name(metric: str) -> str:
+    return METRIC_NAMES.get(metric, metric.replace("_", " "))
 
 
 def by_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -36,43 +58,91 @@ def by_seed(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(steps), np.array([[table.get((s, t), np.nan) for t in steps] for s in seeds], float)
 
 
-def save(fig, run_dir: Path, name: str) -> list[Path]:
-    """PNG and SVG under <run_dir>/figures/, the same bytes each time they are regenerated: the SVG carries no
-    date and its element ids come from a fixed salt instead of a random one."""
-    out = layout.figures_dir(run_dir)
-    out.mkdir(exist_ok=True)
-    paths = [out / f"{name}.{ext}" for ext in ("png", "svg")]
-    with plt.rc_context({"svg.hashsalt": "transformer-mistakes-lab"}):
-        for path in paths:
-            fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None)
-    plt.close(fig)
-    return paths
+def separate_data(spec) -> bool:
+    """Whether the broken variant tokenizes its own way (mistake 10), so that nats per token differ in meaning
+    between variants."""
+    return any(key.startswith("data.") for key in spec.broken)
 
 
-def loss_curves(run_dir: Path, metrics: dict, measured: dict, title: str):
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for variant in measured:
-        for key, style in (("train_ce", "-"), ("val_loss", "o--")):
-            steps, values = by_seed(metrics[variant], key)
-            if not len(steps):
-                continue
-            ax.plot(steps, np.nanmean(values, axis=0), style, color=color(variant, measured), ms=3, lw=width(variant),
-                    label=f"{variant} ({key.replace('_', ' ')})")
-            ax.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), color=color(variant, measured),
-                            alpha=0.2)
-    for variant in measured:
-        for step in sorted({m["diverged_at"] for m in measured[variant] if m["diverged_at"] >= 0}):
-            ax.axvline(step, color=color(variant, measured), ls="--", lw=1,
-                       label=f"{variant}: a seed diverged at step {step}")
-    mark_unconverged(ax, metrics, measured)
+def in_units(config: dict, text: str) -> str:
+    return text.replace("nats/token", unit(config))
+
+
+def line_width(variant: str, width: float) -> float:
+    """A correct curve is drawn wider, so that it shows under a broken curve that coincides with it."""
+    return 2 * width if variant == "correct" else width
+
+
+def running_mean(steps: np.ndarray, values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's running mean over `width` consecutive points, at the mean step of each window."""
+    if width <= 1:
+        return steps, values
+    kernel = np.ones(width) / width
+    return (np.convolve(steps, kernel, mode="valid"),
+            np.array([np.convolve(row, kernel, mode="valid") for row in values]))
+
+
+def variant_handle(variant: str, variants, **kwargs):
+    return plt.Line2D([], [], color=color(variant, variants), label=variant, **kwargs)
+
+
+@styled
+def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bool = False):
+    """Training and validation loss of every seed; one panel per variant where their tokenizations differ (`own`)."""
+    variants = list(measured)
+    panels = ([(f"{v}: loss in its own tokens", [v]) for v in variants] if own else
+              [("training loss", variants, "train_ce"), ("validation loss", variants, "val_loss")])
+    fig, axes = style.figure(DOUBLE, 2.9, 1, len(panels), sharey=not own)
+    smooth = 1
+    handles = [variant_handle(v, variants, marker="o", ms=3) for v in variants]
     floor = measured["correct"][0].get("entropy_floor")
+    for ax, panel in zip(axes[0], panels):
+        name, shown, keys = panel[0], panel[1], (panel[2:] or ("train_ce", "val_loss"))
+        tops, bottoms = [], []
+        for variant in shown:
+            for key in keys:
+                steps, values = by_seed(metrics[variant], key)
+                if not len(steps):
+                    continue
+                val = key == "val_loss"
+                if not val:  # one batch per log is noisy: a running mean of `smooth` logs
+                    steps, values = running_mean(steps, values, smooth := max(len(steps) // 40, 1))
+                for seed_values in values:
+                    ax.plot(steps, seed_values, "-o" if val else "-", color=color(variant, variants),
+                            lw=line_width(variant, 1.0 if val else 0.7), ms=2.2, alpha=0.9 if val else 0.55)
+                late = values[:, steps >= 0.1 * steps[-1]]
+                if np.isfinite(late).any():
+                    tops.append(np.nanmax(late))
+                    bottoms.append(np.nanmin(late))
+        for variant in shown:
+            for step in sorted({m["diverged_at"] for m in measured[variant] if m["diverged_at"] >= 0}):
+                ax.axvline(step, color=color(variant, variants), ls="--", lw=0.8)
+        if floor is not None and (not own or shown == ["correct"]):
+            ax.axhline(floor, color=style.FLOOR_COLOR, lw=0.8, ls=":")
+            ax.axhspan(floor, floor + FLOOR_TOLERANCE, color=style.FLOOR_COLOR, alpha=0.15, lw=0)
+            bottoms.append(floor)
+        if "val_loss" in keys:
+            mark_unconverged(ax, metrics, {v: measured[v] for v in shown})
+        if tops:  # the first tenth of training (the initial loss) is cut at the top, so the floor band shows
+            low, high = min(bottoms), max(tops)
+            ax.set_ylim(low - 0.05 * (high - low) - 0.01, high + 0.05 * (high - low) + 0.01)
+        what = "nats per token of its own tokenizer" if own else unit(config)
+        ax.set(xlabel="training step (optimizer updates)", ylabel=wrap(f"cross-entropy ({what})", 32), title=name)
+    handles += [plt.Line2D([], [], color="0.3", marker="o", ms=2.2, lw=1.0, label="validation (per seed)"),
+                plt.Line2D([], [], color="0.3", lw=0.7, alpha=0.55,
+                           label="training (per seed)" + (f", running mean of {smooth} logs" if smooth > 1 else ""))]
     if floor is not None:
-        ax.axhline(floor, color="k", lw=1, ls=":", label=f"entropy floor ({floor:.3f})")
-        ax.axhspan(floor, floor + FLOOR_TOLERANCE, color="k", alpha=0.06,
-                   label=f"floor + {FLOOR_TOLERANCE} (converged)")
-    ax.set(xlabel="training step", ylabel="cross-entropy (nats/token)", title=f"{title}: loss, mean and seed range")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+        handles += [plt.Line2D([], [], color=style.FLOOR_COLOR, ls=":", lw=0.8, label=f"entropy floor {floor:.3f}"),
+                    plt.matplotlib.patches.Patch(color=style.FLOOR_COLOR, alpha=0.15,
+                                                 label=f"converged: within {FLOOR_TOLERANCE} of the floor")]
+    if any(m["diverged_at"] >= 0 for v in variants for m in measured[v]):
+        handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=0.8, label="a seed diverged"))
+    if any(ax.get_legend_handles_labels()[0] for ax in axes[0]):
+        handles.append(plt.Line2D([], [], ls="", marker="x", color="k", ms=6, mew=1.5,
+                                  label="correct seed not converged"))
+    note = (" (each panel in its own tokens: compare them in bits per byte, the claim)" if own else "")
+    fig.suptitle(wrap(f"{title}: loss of every seed{note}", 95))
+    style.legend_below(fig, handles, ncol=4)
     return fig
 
 
@@ -83,208 +153,347 @@ def mark_unconverged(ax, metrics: dict, measured: dict) -> None:
         if variant == "broken":
             continue
         seeds = sorted({r["seed"] for r in metrics[variant]})
-        late = [(seed, m) for seed, m in zip(seeds, measured[variant]) if not converged(m)]
-        if not late:
+        late = [m for _, m in zip(seeds, measured[variant]) if not converged(m)]
+        if late:
+            steps, _ = by_seed(metrics[variant], "val_loss")
+            ax.plot([steps[-1]] * len(late), [m["val_loss"] for m in late], "x", color="k", ms=6, mew=1.5,
+                    label="not converged")
+
+
+LAYER_NAMES = {"embed": "token embedding", "pos_table": "position table", "norm_final": "final norm",
+               "head": "output head"}
+
+
+def layer_label(key: str, tied: bool) -> str:
+    name = key.split("/", 1)[1]
+    if name.startswith("block_"):
+        return f"block {name.split('_', 1)[1]}"
+    return LAYER_NAMES.get(name, name) + (" *" if name == "embed" and tied else "")
+
+
+def gradient_grid(rows: list[dict], layers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, [layers, steps] geometric mean over seeds of each layer's gradient norm): 0 where every seed's
+    gradient is exactly zero, NaN where the variant has no such layer."""
+    steps = by_seed(rows, next(k for k in layers if any(k in r for r in rows)))[0]
+    grid = np.full((len(layers), len(steps)), np.nan)
+    for i, key in enumerate(layers):
+        if not any(key in r for r in rows):
             continue
-        steps, _ = by_seed(metrics[variant], "val_loss")
-        ax.plot([steps[-1]] * len(late), [m["val_loss"] for _, m in late], "x", color="k", ms=9, mew=2,
-                label=f"{variant} not converged: seed " + ", ".join(f"{s} ({m['val_loss']:.3f})" for s, m in late))
+        values = by_seed(rows, key)[1]
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a step where every seed's gradient is zero
+            mean = 10 ** np.nanmean(np.where(values > 0, np.log10(values), np.nan), axis=0)
+        grid[i] = np.where(np.all(values == 0, axis=0), 0.0, mean)
+    return steps, grid
 
 
-def grad_heatmaps(run_dir: Path, metrics: dict, title: str):
+@styled
+def grad_heatmaps(metrics: dict, title: str):
+    """Gradient norm by layer over training, one panel per variant, the same rows (input at the bottom) and one
+    colour scale in all; an exactly-zero cell is grey, and a panel whose every gradient is zero says so."""
     variants = list(metrics)
-    fig, axes = plt.subplots(1, len(variants), figsize=(6 * len(variants), 4), constrained_layout=True)
-    grids = {}
+    layers = []
     for variant in variants:
-        layers = [k for k in metrics[variant][0] if k.startswith("grad_norm/")]
-        steps = by_seed(metrics[variant], layers[0])[0]
-        grids[variant] = (layers, steps, np.array([np.nanmean(by_seed(metrics[variant], k)[1], 0) for k in layers]))
-    finite = np.concatenate([g[2][np.isfinite(g[2]) & (g[2] > 0)] for g in grids.values()])
-    low, high = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (-1, 1)
-    for ax, variant in zip(axes, variants):
-        layers, steps, grid = grids[variant]
-        image = ax.imshow(np.log10(np.where(grid > 0, grid, np.nan)), aspect="auto", origin="lower", vmin=low,
-                          vmax=high, cmap="viridis", extent=(steps[0], steps[-1], -0.5, len(layers) - 0.5),
-                          interpolation="nearest")
-        ax.set_yticks(range(len(layers)), [k.split("/", 1)[1] for k in layers], fontsize=7)
-        ax.set(xlabel="training step", title=f"{variant}")
-    fig.colorbar(image, ax=axes, label="log10 gradient norm (mean over seeds)")
-    fig.suptitle(f"{title}: gradient norm by layer (input at bottom); blank = exactly zero")
+        layers += [k for k in metrics[variant][0] if k.startswith("grad_norm/") and k not in layers]
+    order = (["grad_norm/embed", "grad_norm/pos_table"] + sorted((k for k in layers if "/block_" in k),
+             key=lambda k: int(k.rsplit("_", 1)[1])) + ["grad_norm/norm_final", "grad_norm/head"])
+    layers = [k for k in order if k in layers] + [k for k in layers if k not in order]
+    grids = {v: gradient_grid(metrics[v], layers) for v in variants}
+    positive = np.concatenate([g[np.isfinite(g) & (g > 0)] for _, g in grids.values()])
+    low, high = (np.log10(positive.min()), np.log10(positive.max())) if positive.size else (-1.0, 1.0)
+    tied = any("grad_norm/embed" in metrics[v][0] and "grad_norm/head" not in metrics[v][0] for v in variants)
+    fig, axes = style.figure(DOUBLE, max(2.4, 1.3 + 0.17 * len(layers)), 1, len(variants), sharey=True)
+    cmap = plt.get_cmap("viridis").with_extremes(bad=style.ZERO_COLOR)
+    for ax, variant in zip(axes[0], variants):
+        steps, grid = grids[variant]
+        with np.errstate(divide="ignore"):
+            shown = np.ma.masked_invalid(np.log10(grid))
+        image = ax.imshow(shown, aspect="auto", origin="lower", vmin=low, vmax=high, cmap=cmap,
+                          extent=(steps[0], steps[-1], -0.5, len(layers) - 0.5), interpolation="nearest")
+        for i in np.flatnonzero(np.all(np.isnan(grid), axis=1)):
+            ax.axhspan(i - 0.5, i + 0.5, color="white", lw=0)
+            ax.text(0.5 * (steps[0] + steps[-1]), i, "(not in this variant)", ha="center", va="center", fontsize=6)
+        if np.all(grid[np.isfinite(grid)] == 0):
+            ax.text(0.5, 0.5, "every gradient is exactly 0", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=8, bbox={"facecolor": "white", "edgecolor": "0.5", "lw": 0.5})
+        ax.set_yticks(range(len(layers)), [layer_label(k, tied) for k in layers])
+        ax.grid(False)
+        ax.set(xlabel="training step (optimizer updates)", title=variant)
+    axes[0][0].set_ylabel("layer (input at the bottom)")
+    bar = fig.colorbar(image, ax=axes[0], shrink=0.9)
+    bar.set_label("log₁₀ gradient norm\n(geometric mean over seeds)")
+    notes = "; * tied: the embedding's gradient includes the output head's" if tied else ""
+    fig.suptitle(wrap(f"{title}: gradient norm by layer", 95) + f"\ngrey: exactly 0{notes}")
     return fig
 
 
-def symptom(run_dir: Path, measured: dict, metric: str, title: str, train_len: int):
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+def readable(claim: dict) -> bool:
+    return claim["kind"] in ("statistical", "exact") and "values" in claim.get("broken", {}) and \
+        len(claim["broken"]["values"]) > 0
+
+
+def paired_claims(verdict: dict) -> list[dict]:
+    """The claims a paired plot shows: every statistical claim, or where a run has none, its exact claims."""
+    statistical = [c for c in verdict["claims"] if c["kind"] == "statistical" and readable(c)]
+    return statistical or [c for c in verdict["claims"] if c["kind"] == "exact" and readable(c)]
+
+
+def slope(ax, claim: dict, variants, config: dict, title_width: int = 46, label_width: int = 34) -> None:
+    """One claim's paired values: each seed's reference value joined to its broken value (the seeds the claim
+    reads), the means as bars."""
+    reference = claim["reference"]
+    c = np.array(claim["correct"]["values"], float)
+    b = np.array(claim["broken"]["values"], float)
+    finite = np.concatenate([c[np.isfinite(c)], b[np.isfinite(b)]])
+    for cv, bv in zip(c, b):
+        ax.plot([0, 1], [cv, bv], color="0.55", lw=0.7, zorder=1)
+    for x, values, variant in ((0, c, reference), (1, b, "broken")):
+        ok = np.isfinite(values)
+        ax.scatter(np.full(ok.sum(), x), values[ok], color=color(variant, variants), s=14, zorder=3)
+        if ok.any():
+            ax.hlines(values[ok].mean(), x - 0.18, x + 0.18, color=color(variant, variants), lw=2, zorder=2)
+        if (~ok).any():
+            ax.scatter([x] * int((~ok).sum()), [1.0] * int((~ok).sum()), marker="x", color="k",
+                       transform=ax.get_xaxis_transform(), clip_on=False, zorder=3)
+    if finite.size and np.all(finite > 0) and finite.max() > 100 * finite.min():
+        ax.set_yscale("log")
+    ax.set_xticks([0, 1], [reference, "broken"])
+    ax.set_xlim(-0.45, 1.45)
+    ax.set_xlabel("variant (lines join a seed)")
+    what = claim.get("unit") or EXACT_UNITS.get(claim["metric"], "value")
+    ax.set_ylabel(wrap(f"{metric_name(claim['metric'])} ({in_units(config, what)})", label_width))
+    head = f"{claim['outcome']}: "
+    ax.set_title(wrap(head + claim["says"], title_width), color="k")
+
+
+@styled
+def paired(verdict: dict, variants, config: dict, title: str):
+    """Every statistical claim (or, without one, every exact claim) as a paired plot per seed; None if none."""
+    claims = paired_claims(verdict)
+    if not claims:
+        return None
+    cols = min(len(claims), 3)
+    rows = math.ceil(len(claims) / cols)
+    width = SINGLE if cols == 1 else DOUBLE
+    fig, axes = style.figure(width, 0.6 + 2.3 * rows, rows, cols)
+    for ax in axes.flat[len(claims):]:
+        ax.remove()
+    for ax, claim in zip(axes.flat, claims):
+        slope(ax, claim, variants, config, {1: 40, 2: 46, 3: 32}[cols])
+    fig.suptitle(wrap(f"{title}: paired by seed, in each claim's unit", 44 if cols == 1 else 95))
+    return fig
+
+
+def smoothing_width(config: dict) -> tuple[int, str]:
+    """Positions averaged per point of the per-position loss: on the copy task one block (its loss swings with the
+    position inside a copied block, and a block's mean does not), else an eighth of the training length."""
+    data = config["data"]
+    if data["source"] == "synthetic" and data["tokenizer"] == "char":
+        spec = data_lib.SyntheticSpec(data["alphabet_size"], data["span"], data["zipf_exponent"])
+        return data_lib.block_len(spec), "one copy block"
+    return max(config["train"]["seq_len"] // 8, 1), "an eighth of the training length"
+
+
+@styled
+def loss_by_position(measured: dict, config: dict, title: str):
+    """Loss along windows longer than training, a running mean over `smoothing_width` positions, the mean over
+    seeds as a line and the seed range as a band."""
     variants = list(measured)
-    if metric == "loss_by_position":
-        for variant in variants:
-            curves = np.array([m[metric] for m in measured[variant]])
-            positions = np.arange(1, curves.shape[1] + 1)
-            ax.plot(positions, curves.mean(0), color=color(variant, variants), label=variant)
-            ax.fill_between(positions, curves.min(0), curves.max(0), color=color(variant, variants), alpha=0.2)
-        ax.axvline(train_len, color="k", ls=":", label=f"training length ({train_len})")
-        ax.set(xlabel="position in the window", ylabel="cross-entropy (nats/token)")
-    else:
-        values = {v: np.array([m[metric] for m in measured[v]], float) for v in variants}
-        positive = np.concatenate(list(values.values()))
-        log = np.all(positive >= 0) and np.nanmax(positive) > 100 * max(np.nanmin(positive[positive > 0]), 1e-30) \
-            if np.any(positive > 0) else False
-        for i, variant in enumerate(variants):
-            shown = np.maximum(values[variant], 1e-12) if log else values[variant]
-            ax.scatter(np.full(shown.size, i), shown, color=color(variant, variants), zorder=3,
-                       label=f"{variant} (seeds)")
-            ax.hlines(np.nanmean(shown), i - 0.25, i + 0.25, color=color(variant, variants))
-        ax.set_xticks(range(len(variants)), variants)
-        ax.set_xlim(-0.6, len(variants) - 0.4)
-        ax.set(ylabel=metric.replace("_", " ") + (" (log; 0 drawn at 1e-12)" if log else ""))
-        if log:
-            ax.set_yscale("log")
-    ax.set_title(f"{title}: symptom")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    train_len = config["train"]["seq_len"]
+    width, what = smoothing_width(config)
+    fig, axes = style.figure(DOUBLE, 2.7)
+    ax = axes[0][0]
+    for variant in variants:
+        curves = np.array([m["loss_by_position"] for m in measured[variant]], float)  # [seeds, positions]
+        kernel = np.ones(width) / width
+        running = np.array([np.convolve(c, kernel, mode="valid") for c in curves])
+        centres = np.arange(running.shape[1]) + (width + 1) / 2  # positions are numbered from 1
+        ax.plot(centres, running.mean(0), color=color(variant, variants), lw=1.4, label=f"{variant} (mean)")
+        ax.fill_between(centres, running.min(0), running.max(0), color=color(variant, variants), alpha=0.18, lw=0)
+    ax.axvline(train_len, color="k", ls=":", lw=0.8, label=f"training length ({train_len})")
+    ax.set(xlabel="position in the window (tokens)", ylabel=f"cross-entropy ({unit(config)})")
+    ax.set_title(wrap(f"running mean over {width} positions ({what}); band: the range over seeds", 95))
+    handles = ax.get_legend_handles_labels()[0]
+    handles.append(plt.matplotlib.patches.Patch(color="0.5", alpha=0.18, label="seed range"))
+    style.legend_below(fig, handles, ncol=len(handles))
+    fig.suptitle(wrap(f"{title}: loss along windows longer than training", 95))
     return fig
 
 
-def claims_forest(verdicts: list[dict], title: str):
-    """Each statistical claim: the paired effect and its 95% interval in units of the claim's margin
-    (positive = the claimed direction), coloured by outcome. Exact claims are listed beside it."""
-    rows = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] == "statistical"]
-    exact = [(v, c) for v in verdicts for c in v["claims"] if c["kind"] in ("exact", "share")]
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
-    for y, (v, c) in enumerate(reversed(rows)):
-        mean, lo, hi = np.array([c["mean"], *c["ci"]], float) / c["margin"]
-        shade = OUTCOME_COLORS[c["outcome"]]
-        if np.isfinite(lo):
-            ax.plot([lo, hi], [y, y], color=shade, lw=3, solid_capstyle="butt")
-        ax.plot(mean, y, "o", color=shade, ms=7, label=c["outcome"])
-    labels = [f"{v['number']}. {v['mistake']} ({c['source']}): {c['metric']} vs {c['reference']}"
-              for v, c in reversed(rows)]
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    for x, style in ((0, "-"), (-1, "--"), (1, "--")):
-        ax.axvline(x, color="k", lw=0.8, ls=style)
-    ax.set_xscale("symlog", linthresh=1)
-    ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
-    ax.set_xlabel("effect / margin (positive: the claimed direction; dashed: ±1 margin; symlog)")
-    handles = {h.get_label(): h for h in ax.get_lines() if h.get_label() in OUTCOME_COLORS}
-    ax.legend(handles.values(), handles.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    note = "; ".join(f"{v['number']}. {c['metric']}: {c['outcome']}" for v, c in exact)
-    ax.set_title(f"{title}: paired effects, 95% intervals" + (f"\nexact claims: {note}" if note else ""), fontsize=9)
-    ax.grid(alpha=0.3, axis="x")
+def rule_margins(claim: dict) -> tuple[float, ...]:
+    """The margins the claim's rule decides against, on the claimed-positive scale: a NoGain rule has only -m (a
+    study's summary keeps the decision's reason, not the rule, and NoGain's reasons speak of a gain)."""
+    m = claim["margin"]
+    no_gain = "not lower" in claim.get("rule", "") or " gain" in claim.get("why", "")
+    return (-m,) if no_gain else (-m, m)
+
+
+def effect_row(ax, claim: dict, config: dict, label: str) -> None:
+    """One statistical claim: per-seed paired differences (dots), their mean and 95% interval (bar, outcome colour),
+    zero and the rule's margins (dashed), in the claim's unit."""
+    shade = OUTCOME_COLORS[claim["outcome"]]
+    diffs = np.array(claim.get("differences", []), float)
+    lo, hi = claim["ci"]
+    finite = diffs[np.isfinite(diffs)]
+    ax.scatter(finite, np.full(finite.size, 0.55), s=9, color="0.25", zorder=3, label="a seed's difference")
+    if np.isfinite(lo):
+        ax.plot([lo, hi], [0, 0], color=shade, lw=5, alpha=0.8, solid_capstyle="butt", zorder=2)
+    if np.isfinite(claim["mean"]):
+        ax.plot([claim["mean"]], [0], "D", color=shade, mec="k", mew=0.5, ms=5, zorder=4)
+    ax.axvline(0, color="k", lw=0.7)
+    for m in rule_margins(claim):
+        ax.axvline(m, color="k", lw=0.7, ls="--")
+    span = [v for v in (*finite, lo, hi, claim["mean"], *rule_margins(claim), 0.0) if np.isfinite(v)]
+    pad = 0.08 * (max(span) - min(span) or 1.0)
+    ax.set_xlim(min(span) - pad, max(span) + pad)
+    ax.set_ylim(-1, 1)
+    ax.set_yticks([])
+    ax.grid(axis="y", visible=False)
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel(f"effect ({in_units(config, claim['unit'])}; + = the claimed direction)", labelpad=1)
+    note = "" if np.isfinite(lo) else " (no interval)"
+    margins = " or ".join(f"{m:+g}" for m in rule_margins(claim))
+    ax.set_title(wrap(f"{label} — {claim['outcome']}{note} (margin {margins})", 95), color="k", pad=2)
+
+
+@styled
+def claims_forest(entries: list[tuple[dict, dict]], title: str):
+    """Each statistical claim of (verdict, config) `entries` on its own axis in its own unit; the exact and share
+    claims listed under them. None when there is no statistical claim."""
+    rows = [(v, cfg, c) for v, cfg in entries for c in v["claims"] if c["kind"] == "statistical"]
+    if not rows:
+        return None
+    others = [(v, c) for v, _ in entries for c in v["claims"] if c["kind"] in ("exact", "share")]
+    fig, axes = style.figure(DOUBLE, 1.0 + 0.95 * len(rows) + 0.14 * math.ceil(len(others) / 2), len(rows), 1)
+    for ax, (v, cfg, c) in zip(axes[:, 0], rows):
+        effect_row(ax, c, cfg, f"{v['number']}. {v['mistake']} ({c['source']}): {metric_name(c['metric'])} "
+                               f"vs {c['reference']}")
+    handles = [plt.Line2D([], [], ls="", marker="o", color="0.25", ms=3, label="a seed's paired difference"),
+               plt.Line2D([], [], ls="", marker="D", color="0.6", mec="k", mew=0.5, label="mean difference"),
+               plt.Line2D([], [], color="0.6", lw=5, label="95% interval, coloured by outcome"),
+               plt.Line2D([], [], color="k", lw=0.7, ls="--", label="the rule's margin")]
+    handles += [plt.matplotlib.patches.Patch(color=OUTCOME_COLORS[o], label=o)
+                for o in ("reproduced", "no effect", "opposite", "inconclusive")
+                if any(c["outcome"] == o for _, _, c in rows)]
+    style.legend_below(fig, handles, ncol=4)
+    listed = "; ".join(f"{v['number']}. {metric_name(c['metric'])}: {c['outcome']}" for v, c in others)
+    fig.suptitle(wrap(f"{title}: paired effects (broken minus reference, signed so that + is what the claim says)", 95)
+                 + (f"\n{wrap('exact and share claims: ' + listed, 110)}" if listed else ""))
     return fig
 
 
-def axis_positions(values: list):
-    """Numeric axis values at their value (log2 scale when they span a factor of 4 or more), others in order."""
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        log = min(values) > 0 and max(values) / min(values) >= 4
-        return (lambda v: v), log, None
-    return (lambda v: values.index(v)), False, values
-
-
-def study_claim_row(axes_pair, summary: dict, index: int) -> None:
-    """One claim of a study: its paired effect and 95% band against the first axis (one line per value of
-    the second), points coloured by outcome; beside it the reference and broken values."""
-    effect_ax, values_ax = axes_pair
-    first, second = summary["axes"][0], (summary["axes"][1] if len(summary["axes"]) > 1 else None)
-    position, log, categories = axis_positions(first["values"])
-    points = [p for p in summary["points"] if "claims" in p]
-    claim = points[0]["claims"][index]
-    for j, line in enumerate(second["values"] if second else [None]):
-        mine = sorted((p for p in points if second is None or p["at"][second["key"]] == line),
-                      key=lambda p: first["values"].index(p["at"][first["key"]]))
-        x = np.array([position(p["at"][first["key"]]) for p in mine], float)
-        c = [p["claims"][index] for p in mine]
-        style, name = ("-", "--", ":", "-.")[j % 4], (f"{second['key']}={line}" if second else "")
-        shade = LINE_COLORS[j % len(LINE_COLORS)]
-        effect_ax.fill_between(x, [e["ci"][0] for e in c], [e["ci"][1] for e in c], color=shade, alpha=0.2)
-        effect_ax.plot(x, [e["mean"] for e in c], style, color=shade, lw=1.2, label=name or None)
-        effect_ax.scatter(x, [e["mean"] for e in c], c=[OUTCOME_COLORS[e["outcome"]] for e in c], s=50, zorder=3,
-                          edgecolors="k", linewidths=0.5)
-        for variant, key in ((claim["reference"], "correct"), ("broken", "broken")):
-            mean, std = np.array([e[key]["mean"] for e in c]), np.array([e[key]["std"] for e in c])
-            shade = color(variant, [claim["reference"], "broken"])
-            values_ax.plot(x, mean, style, color=shade, marker="o", ms=4, label=f"{variant} {name}".strip())
-            values_ax.fill_between(x, mean - std, mean + std, color=shade, alpha=0.15)
-    margin = claim["margin"]
-    for y, ls in ((0, "-"), (margin, "--"), (-margin, "--")):
-        effect_ax.axhline(y, color="k", lw=0.8, ls=ls)
-    effect_ax.set_yscale("symlog", linthresh=margin)
-    effect_ax.set(ylabel=f"effect ({claim['unit']}; + = claimed)", xlabel=first["key"])
-    effect_ax.set_title(textwrap.fill(f"{claim['says']}: effect and 95% interval", 70), fontsize=9)
-    values_ax.set(ylabel=claim["metric"], xlabel=first["key"], title=f"{claim['reference']} vs broken, mean ± std")
-    for ax in axes_pair:
-        if log:
-            ax.set_xscale("log", base=2)
-        if not categories:
-            ax.set_xticks(first["values"], [str(v) for v in first["values"]])
-            ax.minorticks_off()
-        if categories:
-            ax.set_xticks(range(len(categories)), categories)
-        ax.grid(alpha=0.3)
-    outcomes = sorted({p["claims"][index]["outcome"] for p in points})
-    handles = [plt.Line2D([], [], ls="", marker="o", color=OUTCOME_COLORS[o], label=o) for o in outcomes]
-    effect_ax.legend(handles=handles + effect_ax.get_legend_handles_labels()[0], fontsize=7)
-    values_ax.legend(fontsize=7)
-
-
-def study_figure(summary: dict):
-    points = [p for p in summary["points"] if "claims" in p]
-    rows = [i for i, c in enumerate(points[0]["claims"]) if c["kind"] == "statistical"]
-    fig, grid = plt.subplots(max(len(rows), 1), 2, figsize=(12, 3.6 * max(len(rows), 1)), squeeze=False,
-                             constrained_layout=True)
-    for axes_pair, index in zip(grid, rows):
-        study_claim_row(axes_pair, summary, index)
-    exact = [f"{c['metric']}: " + ", ".join(sorted({p['claims'][i]['outcome'] for p in points}))
-             for i, c in enumerate(points[0]["claims"]) if c["kind"] == "exact"]
-    note = f"\nexact claims over all points: {'; '.join(exact)}" if exact else ""
-    fig.suptitle(f"Study {summary['study']} (mistake {summary['mistake']}): {summary['question']}{note}", fontsize=10)
-    return fig
-
-
-def write_study_figure(directory: Path) -> list[Path]:
-    directory = Path(directory)
-    return save(study_figure(json.loads((directory / "study.json").read_text())), directory, "study")
-
-
-def symptom_metric(spec, measured: dict) -> str:
-    """The catalogue's symptom measurement, or, where this data gives none (copy accuracy needs the synthetic
-    copy task), the first of the mistake's claims that it does measure."""
-    present = measured["broken"][0]
-    return next((m for m in (spec.symptom_plot, *(c.rule.metric for c in spec.claims)) if m in present), "val_loss")
-
-
-def lr_sensitivity(lr_choice: dict, title: str):
+@styled
+def lr_sensitivity(lr_choice: dict, config: dict, title: str):
     """Final loss against the peak learning rate, every variant, on the selection split (where the rate is chosen)
     and the validation split (where claims are measured): each seed a dot, the mean a line, the chosen rate ringed,
     a diverged seed marked at the top of its panel."""
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), sharey=True, layout="constrained")
+    fig, axes = style.figure(DOUBLE, 2.8, 1, 2, sharey=True)
     variants = list(lr_choice["variants"])
-    for ax, key, split in zip(axes, ("selection_loss", "val_loss"), ("selection split (chooses)",
-                                                                      "validation split (claims)")):
+    diverged_any = False
+    for ax, key, split in zip(axes[0], ("selection_loss", "val_loss"), ("selection split (chooses the rate)",
+                                                                         "validation split (claims are read here)")):
         for variant in variants:
             choice, tint = lr_choice["variants"][variant], color(variant, variants)
             lrs = np.array([entry["lr"] for entry in choice["by_lr"]])
             values = np.array([entry[key] for entry in choice["by_lr"]], float)  # [lrs, seeds]
-            with np.errstate(invalid="ignore"):
-                ax.plot(lrs, np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1), color=tint,
-                        lw=width(variant), label=variant)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a rate where every seed diverged has no mean
+                ax.plot(lrs, np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1), color=tint, lw=1.2)
             for lr, seeds in zip(lrs, values):
-                ax.scatter(np.full(seeds.size, lr), seeds, color=tint, s=10, alpha=0.6, zorder=3)
+                ax.scatter(np.full(seeds.size, lr), seeds, color=tint, s=8, alpha=0.6, zorder=3)
             best = list(lrs).index(choice["chosen"])
-            ax.scatter([lrs[best]], [np.nanmean(values[best])], s=120, facecolors="none", edgecolors=tint, lw=1.5,
+            ax.scatter([lrs[best]], [np.nanmean(values[best])], s=90, facecolors="none", edgecolors=tint, lw=1.2,
                        zorder=4)
             diverged = [lr for lr, entry in zip(lrs, choice["by_lr"]) if any(d >= 0 for d in entry["diverged"])]
             if diverged:
+                diverged_any = True
                 ax.scatter(diverged, [1.0] * len(diverged), transform=ax.get_xaxis_transform(), marker="x",
-                           color=tint, clip_on=False, label=f"{variant}: a seed diverged")
+                           color=tint, clip_on=False)
         ax.set_xscale("log")
-        ax.set(xlabel="peak learning rate", title=split)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("final cross-entropy (nats/token)")
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(f"{title}: final loss against learning rate (ringed: the rate each variant is compared at)",
-                 fontsize=10)
+        ax.set(xlabel="peak learning rate (log)", title=split)
+    axes[0][0].set_ylabel(f"final cross-entropy ({unit(config)})")
+    handles = [variant_handle(v, variants) for v in variants]
+    handles += [plt.Line2D([], [], ls="", marker="o", color="0.4", ms=3, label="a seed"),
+                plt.Line2D([], [], ls="", marker="o", mfc="none", mec="0.3", ms=8, label="the rate compared at")]
+    if diverged_any:
+        handles.append(plt.Line2D([], [], ls="", marker="x", color="0.3", label="a seed diverged (top edge)"))
+    style.legend_below(fig, handles, ncol=len(handles))
+    fig.suptitle(wrap(f"{title}: final loss against the learning rate", 95))
     return fig
+
+
+def headline(verdict: dict) -> dict | None:
+    """The claim a one-panel summary shows: the seed page's first statistical claim, else any statistical claim,
+    else the first exact one with values."""
+    claims = paired_claims(verdict)
+    page = [c for c in claims if c.get("source") == "page"]
+    return (page or claims or [None])[0]
+
+
+@styled
+def card(verdict: dict, metrics: dict, measured: dict, config: dict, title: str, own: bool = False):
+    """One mistake, pasteable alone: the validation loss of every seed, its headline claim paired by seed, and its
+    verdict."""
+    variants = list(measured)
+    fig, axes = style.figure(DOUBLE, 2.7, 1, 2, width_ratios=(1.6, 1))
+    ax = axes[0][0]
+    for variant in variants:
+        steps, values = by_seed(metrics[variant], "val_loss")
+        for seed_values in values:
+            ax.plot(steps, seed_values, "-", color=color(variant, variants), lw=line_width(variant, 0.9), alpha=0.85)
+    floor = measured["correct"][0].get("entropy_floor")
+    if floor is not None:
+        ax.axhline(floor, color=style.FLOOR_COLOR, ls=":", lw=0.8)
+    what = "nats per token of each variant's own tokenizer" if own else unit(config)
+    ax.set(xlabel="training step (optimizer updates)", ylabel=wrap(f"validation loss ({what})", 32),
+           title="validation loss, every seed")
+    if (claim := headline(verdict)) is not None:
+        slope(axes[0][1], claim, variants, config, 36)
+    else:
+        axes[0][1].remove()
+    handles = [variant_handle(v, variants) for v in variants]
+    if floor is not None:
+        handles.append(plt.Line2D([], [], color=style.FLOOR_COLOR, ls=":", lw=0.8, label="entropy floor"))
+    style.legend_below(fig, handles, ncol=len(handles))
+    fig.suptitle(wrap(f"{title} — {verdict['verdict']}", 95))
+    return fig
+
+
+def claim_variants(verdict: dict) -> list[str]:
+    """The variants a verdict's claims compare, in the order a run lists them (correct, its fixes, broken)."""
+    references = [c["reference"] for c in verdict["claims"] if "reference" in c]
+    return ["correct", *dict.fromkeys(r for r in references if r != "correct"), "broken"]
+
+
+@styled
+def summary(entries: list[tuple[dict, dict]], title: str):
+    """Figure 1: one panel per mistake of (verdict, config) `entries`, its headline claim paired by seed in its own
+    unit; None when no mistake has a claim to show."""
+    shown = [(v, cfg, claim) for v, cfg in entries if (claim := headline(v)) is not None]
+    if not shown:
+        return None
+    cols = 3 if len(shown) > 4 else len(shown)
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = style.figure(DOUBLE, 0.9 + 2.0 * rows, rows, cols)
+    for ax in axes.flat[len(shown):]:
+        ax.remove()
+    for ax, (verdict, config, claim) in zip(axes.flat, shown):
+        slope(ax, claim, claim_variants(verdict), config, 30, 30)
+        ax.set_title(f"{verdict['number']}. {verdict['mistake']}\n{claim['outcome']}")
+        ax.set_xlabel("variant")
+    missing = [f"{v['number']}. {v['mistake']}" for v, _ in entries if headline(v) is None]
+    handles = [variant_handle("correct", ["correct"], marker="o", ls=""),
+               variant_handle("broken", ["broken"], marker="o", ls=""),
+               plt.Line2D([], [], color="0.55", lw=0.7, label="one seed: its reference joined to its broken value"),
+               plt.Line2D([], [], color="0.3", lw=2, label="mean")]
+    style.legend_below(fig, handles, ncol=4)
+    note = f" (no claim to show: {', '.join(missing)})" if missing else ""
+    fig.suptitle(wrap(f"{title}: each mistake's headline claim, paired by seed, in its own unit{note}", 95))
+    return fig
+
+
+def symptom_curve(spec, measured: dict) -> bool:
+    return spec.symptom_plot == "loss_by_position" and "loss_by_position" in measured["broken"][0]
 
 
 def at_chosen_rate(rows: list[dict], peak_lr) -> list[dict]:
@@ -292,19 +501,36 @@ def at_chosen_rate(rows: list[dict], peak_lr) -> list[dict]:
     return rows if peak_lr is None else [r for r in rows if r.get("peak_lr") == peak_lr]
 
 
-def write_figures(spec, run_dir: Path) -> list[Path]:
-    """Every figure of one run of `spec` (its catalogue entry), from the run's saved files."""
+def draw_figures(spec, run_dir) -> dict:
+    """Every figure of one run of `spec` (its catalogue entry), from the run's saved files: name -> Figure, or None
+    where the run has nothing such a figure would show (no statistical claim, no per-position loss)."""
     run_dir = Path(run_dir)
     config, measured, verdict = (layout.read(run_dir, name) for name in (layout.CONFIG, layout.MEASUREMENTS,
                                                                           layout.VERDICT))
     title = f"Mistake {spec.number} ({spec.name}), {evidence(verdict)}"
     chosen = verdict.get("learning_rates", {}).get("chosen", {})  # on a grid: the rate each variant is compared at
     metrics = {v: at_chosen_rate(read_jsonl(layout.metrics_file(run_dir / v)), chosen.get(v)) for v in measured}
-    sensitivity = ([] if not chosen else
-                   save(lr_sensitivity(layout.read(run_dir, layout.LEARNING_RATES), title), run_dir, "lr_sensitivity"))
-    return sensitivity + (save(loss_curves(run_dir, metrics, measured, title), run_dir, "loss")
-            + save(grad_heatmaps(run_dir, metrics, title), run_dir, "grad_norms")
-            + save(symptom(run_dir, measured, symptom_metric(spec, measured), title, config["train"]["seq_len"]),
-                   run_dir, "symptom")
-            + save(claims_forest([verdict], title), run_dir, "claims"))
+    variants, own = list(measured), separate_data(spec)
+    return {
+        "card": card(verdict, metrics, measured, config, title, own),
+        "claims": claims_forest([(verdict, config)], title),
+        "loss": loss_curves(metrics, measured, config, title, own),
+        "symptom": paired(verdict, variants, config, title),
+        "loss_by_position": loss_by_position(measured, config, title) if symptom_curve(spec, measured) else None,
+        "grad_norms": grad_heatmaps(metrics, title),
+        "lr_sensitivity": lr_sensitivity(layout.read(run_dir, layout.LEARNING_RATES), config, title) if chosen
+        else None,
+    }
 
+
+def write_figures(spec, run_dir) -> list[Path]:
+    """Every figure of one run as PNG and SVG under <run_dir>/figures/; an older copy of a figure the run no longer
+    has (an empty claims plot, say) is removed."""
+    paths = []
+    for name, fig in draw_figures(spec, run_dir).items():
+        if fig is None:
+            for ext in style.FORMATS:
+                (layout.figures_dir(run_dir) / f"{name}.{ext}").unlink(missing_ok=True)
+        else:
+            paths += save(fig, run_dir, name)
+    return paths

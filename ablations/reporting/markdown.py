@@ -234,6 +234,9 @@ def redecided(results_dir: Path, mistakes) -> list[str]:
     return lines
 
 
+FIGURES = ("card", "claims", "loss", "symptom", "loss_by_position", "grad_norms", "lr_sensitivity")  # a run's, in order
+
+
 def in_data_units(config: dict):
     """The catalogue states cross-entropy margins per token; on character data a token is a character."""
     return lambda text: text.replace("nats/token", unit(config))
@@ -260,15 +263,18 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
         sections += [in_units(f"- {claim_line(c)}") for c in verdict["claims"]] + [""]
         sections += comparison_lines(results_dir, run, verdict)
         sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
-        drawn = ["claims", "loss", "grad_norms", "symptom"]
-        drawn += ["lr_sensitivity"] if "learning_rates" in verdict else []
+        drawn = [name for name in FIGURES if (run / "figures" / f"{name}.png").exists()]
         sections += [f"![{name}]({relative}/figures/{name}.png)" for name in drawn]
         sections.append("")
     figure = []
-    if verdicts:
-        figures.save(figures.claims_forest(list(verdicts.values()), "All mistakes"), results_dir, "claims")
-        figure = ["![every claim](figures/claims.png)", ""]
+    entries = [(verdicts[name], configs[name]) for name in runs]
     label = evidence_label(configs, protocol_hashes) if configs else "no runs"
+    for name, draw, caption in (("summary", figures.summary, "each mistake's headline claim"),
+                                ("claims", figures.claims_forest, "every claim")):
+        fig = draw(entries, f"All mistakes, {label}") if entries else None
+        if fig is not None:
+            figures.save(fig, results_dir, name)
+            figure += [f"![{caption}](figures/{name}.png)", ""]
     lines = [f"# Transformer mistakes: paired ablation report ({label})", "",
              *setup_lines(results_dir, runs, configs, protocol_hashes, protocols), HOW_TO_READ, "",
              "## At a glance", "", *glance,

@@ -91,7 +91,7 @@ def point_summary(at: dict, resolved: dict, ok: bool) -> dict:
         return {**point, "error": "the run failed (see its output)" if not ok else "the run did not finish"}
     verdict = layout.read(run, layout.VERDICT)
     timing = layout.read(run, layout.TIMING) if (run / layout.TIMING).exists() else {}
-    keep = ("says", "source", "reference", "metric", "kind", "outcome", "why", "n", "mean", "ci", "p", "margin",
+    keep = ("says", "source", "reference", "metric", "kind", "outcome", "rule", "why", "n", "mean", "ci", "p", "margin",
             "unit", "seeds_needed", "firmness", "correct", "broken")
     point = {**point, "verdict": verdict["verdict"], "diverged": verdict["diverged"], "seconds": timing.get("seconds"),
              # the catalogue's claims, the same at every point (a share claim appears only where seeds split)
