@@ -45,3 +45,20 @@ def test_a_finding_must_name_one_of_the_mistakes_claims():
     spec = catalogue.lookup("post_norm")
     with pytest.raises(ValueError, match="names no claim"):
         dataclasses.replace(spec, literature=(Finding("a claim it never makes", "Someone 2020", "something"),))
+
+
+def test_the_families_use_the_protocols_level_only_when_every_run_is_confirmatory_under_it():
+    from ablations.reporting.markdown import family_level
+    from ablations.science.firmness import FAMILY_LEVEL
+
+    strict = dataclasses.replace(catalogue.PROTOCOLS_BY_NAME["confirmatory"], family_level=0.01)
+    protocols = {"confirmatory": strict}
+    hashes = {("confirmatory", "no_residual"): "abc", ("confirmatory", "narrow_ffn"): "def"}
+    clean = {"environment": {"git_dirty": False}, "protocol": "confirmatory"}
+    confirmatory = {"no_residual": {**clean, "mistake": "no_residual", "protocol_hash": "abc"},
+                    "narrow_ffn": {**clean, "mistake": "narrow_ffn", "protocol_hash": "def"}}
+    assert family_level(confirmatory, protocols, hashes) == 0.01
+    changed = {**confirmatory, "narrow_ffn": {**confirmatory["narrow_ffn"], "protocol_hash": "old"}}
+    assert family_level(changed, protocols, hashes) == FAMILY_LEVEL  # one run is exploratory: the lab's default
+    exploratory = {"no_residual": {"mistake": "no_residual", "environment": {"git_dirty": False}}}
+    assert family_level(exploratory, protocols, hashes) == FAMILY_LEVEL

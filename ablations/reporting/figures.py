@@ -305,6 +305,7 @@ def loss_by_position(measured: dict, config: dict, title: str):
     ax = axes[0][0]
     for variant in variants:
         curves = np.array([m["loss_by_position"] for m in measured[variant]], float)  # [seeds, positions]
+        width = min(width, curves.shape[1])
         kernel = np.ones(width) / width
         running = np.array([np.convolve(c, kernel, mode="valid") for c in curves])
         centres = np.arange(running.shape[1]) + (width + 1) / 2  # positions are numbered from 1

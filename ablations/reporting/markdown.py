@@ -86,16 +86,17 @@ def claim_row(spec, c: dict) -> str:
             f"| {margin} |")
 
 
-def family_section(mistakes, verdicts: dict[str, dict]) -> list[str]:
+def family_section(mistakes, verdicts: dict[str, dict], level: float = firmness.FAMILY_LEVEL) -> list[str]:
     """Each source's statistical claims across the suite as one family (ablations.science.firmness): the p of each
-    outcome's own test, Holm's adjusted p, the outcome that stands at a family-wise error rate of 5%, and how far
-    each outcome lies from its decision boundary."""
+    outcome's own test, Holm's adjusted p, the outcome that stands at the family-wise error rate `level` (a
+    protocol's declared one when every run is confirmatory under it), and how far each outcome lies from its
+    decision boundary."""
     lines = []
     for source in ("page", "lab"):
         claims = [({**c, "firmness": firmness_of(spec, c)}, spec) for spec in mistakes if spec.name in verdicts
                   for c in verdicts[spec.name]["claims"] if c["source"] == source]
         tested = [(c, spec) for c, spec in claims if c["kind"] in ("statistical", "share")]
-        decided = firmness.family([c for c, _ in tested])  # the same claims, in the same order
+        decided = firmness.family([c for c, _ in tested], level)  # the same claims, in the same order
         if not decided:
             continue
         stand = sum(d["family_outcome"] != "inconclusive" for d in decided)
@@ -123,12 +124,20 @@ def family_section(mistakes, verdicts: dict[str, dict]) -> list[str]:
     head = ("p (own test): the smallest 1 − confidence at which the claim's two-sided interval would still decide "
             "as it does (for an inconclusive one, decide anything); Holm p: adjusted over the family (every "
             "statistical claim of one source in this report, as each mistake's reported run reads it: on a best-lr "
-            "run its longer budget), an outcome stands while it is below 0.05; a claim with no interval counts with "
-            "p = 1. From the boundary: how far the interval's deciding end lies from the margin it is decided "
+            f"run its longer budget), an outcome stands while it is below {level:g}; a claim with no interval counts "
+            "with p = 1. From the boundary: how far the interval's deciding end lies from the margin it is decided "
             f"against, in standard errors of the mean difference; within {firmness.FRAGILE_SE:g} SE an outcome is "
             "fragile (rounding or one seed could move it). Exact claims hold or fail on every seed and are not "
             "part of a family.")
     return ["## The claims as families (Holm–Bonferroni)", "", head, "", *lines] if lines else []
+
+
+def family_level(configs: dict, protocols: dict, protocol_hashes: dict) -> float:
+    """The family-wise error rate of the report's families: its protocol's, when every run counts as confirmatory
+    under one declared protocol, else the lab's default."""
+    names = {protocol_of(record, protocol_hashes)[0] for record in configs.values()}
+    (name,) = names if len(names) == 1 else ("exploratory",)
+    return protocols[name].family_level if name in protocols else firmness.FAMILY_LEVEL
 
 
 SEED_PAGE = "the seed page (../shared/seed/)"
@@ -279,7 +288,8 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
              *setup_lines(results_dir, runs, configs, protocol_hashes, protocols), HOW_TO_READ, "",
              "## At a glance", "", *glance,
              "", *figure, "## Every claim", "", TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
-             *family_section(mistakes, verdicts), *literature_section(mistakes, verdicts, configs, protocol_hashes),
+             *family_section(mistakes, verdicts, family_level(configs, protocols, protocol_hashes)),
+             *literature_section(mistakes, verdicts, configs, protocol_hashes),
              *study_section(results_dir, studies), *sections]
     path = results_dir / REPORT
     path.write_text("\n".join(lines))
