@@ -65,7 +65,8 @@ def separate_data(spec) -> bool:
 
 
 def in_units(config: dict, text: str) -> str:
-    return text.replace("nats/token", unit(config))
+    """A claim's unit as an axis shows it: nats per token in the data's own token, a share named as one."""
+    return text.replace("nats/token", unit(config)).replace("of tokens", "share of tokens")
 
 
 def line_width(variant: str, width: float) -> float:
@@ -222,8 +223,9 @@ def grad_heatmaps(metrics: dict, title: str):
     axes[0][0].set_ylabel("layer (input at the bottom)")
     bar = fig.colorbar(image, ax=axes[0], shrink=0.9)
     bar.set_label("log₁₀ gradient norm\n(geometric mean over seeds)")
-    notes = "; * tied: the embedding's gradient includes the output head's" if tied else ""
-    fig.suptitle(wrap(f"{title}: gradient norm by layer", 95) + f"\ngrey: exactly 0{notes}")
+    notes = (["grey: exactly 0"] if any(np.any(g == 0) for _, g in grids.values()) else []) + (
+        ["* tied where a variant has no output-head row: the embedding's gradient includes the head's"] if tied else [])
+    fig.suptitle(wrap(f"{title}: gradient norm by layer", 95) + "".join(f"\n{n}" for n in notes))
     return fig
 
 
@@ -353,7 +355,8 @@ def effect_row(ax, claim: dict, config: dict, label: str) -> None:
     ax.spines["left"].set_visible(False)
     ax.set_xlabel(f"effect ({in_units(config, claim['unit'])}; + = the claimed direction)", labelpad=1)
     note = "" if np.isfinite(lo) else " (no interval)"
-    margins = " or ".join(f"{m:+g}" for m in rule_margins(claim))
+    margins = rule_margins(claim)
+    margins = f"±{margins[1]:g}" if len(margins) == 2 else f"{margins[0]:+g}"
     ax.set_title(wrap(f"{label} — {claim['outcome']}{note} (margin {margins})", 95), color="k", pad=2)
 
 
