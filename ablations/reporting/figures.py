@@ -308,9 +308,7 @@ def loss_by_position(measured: dict, config: dict, title: str):
     for variant in variants:
         curves = np.array([m["loss_by_position"] for m in measured[variant]], float)  # [seeds, positions]
         width = min(width, curves.shape[1])
-        kernel = np.ones(width) / width
-        running = np.array([np.convolve(c, kernel, mode="valid") for c in curves])
-        centres = np.arange(running.shape[1]) + (width + 1) / 2  # positions are numbered from 1
+        centres, running = running_mean(np.arange(1, curves.shape[1] + 1), curves, width)  # positions from 1
         ax.plot(centres, running.mean(0), color=color(variant, variants), lw=1.4, label=f"{variant} (mean)")
         ax.fill_between(centres, running.min(0), running.max(0), color=color(variant, variants), alpha=0.18, lw=0)
     ax.axvline(train_len, color="k", ls=":", lw=0.8, label=f"training length ({train_len})")

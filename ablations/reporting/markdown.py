@@ -272,7 +272,7 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
         sections += [in_units(f"- {claim_line(c)}") for c in verdict["claims"]] + [""]
         sections += comparison_lines(results_dir, run, verdict)
         sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
-        drawn = [name for name in FIGURES if (run / "figures" / f"{name}.png").exists()]
+        drawn = [name for name in FIGURES if (layout.figures_dir(run) / f"{name}.png").exists()]
         sections += [f"![{name}]({relative}/figures/{name}.png)" for name in drawn]
         sections.append("")
     figure = []

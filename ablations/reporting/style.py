@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ablations.runner import layout  # noqa: E402
 from ablations.science.rules import NOT_MEASURED  # noqa: E402
 
 STYLE = Path(__file__).with_name("lab.mplstyle")
@@ -70,7 +71,7 @@ def wrap(text: str, width: int) -> str:
 def save(fig, directory: Path, name: str) -> list[Path]:
     """PNG (300 dpi) and SVG under <directory>/figures/, the same bytes each time they are regenerated: the SVG
     carries no date and its element ids come from a fixed salt instead of a random one."""
-    out = Path(directory) / "figures"
+    out = layout.figures_dir(directory)
     out.mkdir(exist_ok=True)
     paths = [out / f"{name}.{ext}" for ext in FORMATS]
     with plt.rc_context({"svg.hashsalt": "transformer-mistakes-lab", "svg.fonttype": "path"}):
