@@ -1,7 +1,7 @@
 """`python -m ablations.protocol [NAME] [--plan]`: the declared confirmatory protocols. With no name, each with how
-many mistakes have their seeds planned; with a name, its declaration and, per mistake, its seeds and the hash every
-run under it records; with --plan, the seeds the exploratory results it names ask for (per claim and per mistake),
-to declare in ablations/catalogue/protocols.py before any run. Writes nothing."""
+many mistakes have their seeds planned; with a name, its declaration and, per mistake, its seeds, its learning-rate
+grid and the hash every run under it records; with --plan, the seeds the exploratory results it names ask for (per
+claim and per mistake), to declare in ablations/catalogue/protocols.py before any run. Writes nothing."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
@@ -53,8 +53,9 @@ def show(protocol) -> list[str]:
              f"{protocol.family_level:g}"]
     for spec in catalogue.MISTAKES:
         seeds = protocol.seeds.get(spec.name)
-        lines.append(f"   {spec.name}: {'not planned yet' if seeds is None else f'{seeds} seeds'}, hash "
-                     f"{catalogue.PROTOCOL_HASHES[protocol.name, spec.name]}")
+        grid = ", ".join(f"{lr:g}" for lr in protocol.lr_grid(spec.lr_grid))
+        lines.append(f"   {spec.name}: {'not planned yet' if seeds is None else f'{seeds} seeds'}, learning rates "
+                     f"{grid}, hash {catalogue.PROTOCOL_HASHES[protocol.name, spec.name]}")
     return lines
 
 

@@ -86,8 +86,9 @@ def protocol(name: str) -> Protocol:
 
 def declared_protocols(spec: Mistake) -> dict:
     """What each protocol declares for this mistake's runs (the `mistake` group sets it as declared.protocols):
-    its seeds (None: not planned yet) and its hash."""
-    return {p.name: {"seeds": p.seeds.get(spec.name), "hash": protocol_hash(p, spec)} for p in PROTOCOLS}
+    its seeds (None: not planned yet), its learning-rate grid and its hash."""
+    return {p.name: {"seeds": p.seeds.get(spec.name), "lr_grid": list(p.lr_grid(spec.lr_grid)),
+                     "hash": protocol_hash(p, spec)} for p in PROTOCOLS}
 
 
 def register_config() -> None:

@@ -5,6 +5,7 @@ mistake (`ablations/catalogue/mNN_<name>.py`) declares one `Mistake`; everything
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 from ablations.audit.detectors import Detector
@@ -125,10 +126,31 @@ class Protocol:
     min_seeds: int = 8
     max_seeds: int = 16
     family_level: float = 0.05  # Holm's family-wise error rate
+    widen_lr_grid: int = 0  # rates of the 1-3-10-30 series added at each end of every mistake's declared grid
 
     def __post_init__(self):
+        if not (isinstance(self.widen_lr_grid, int) and self.widen_lr_grid >= 0):
+            raise ValueError(f"protocol {self.name}: widen_lr_grid={self.widen_lr_grid!r} must be a whole number >= 0")
         if not 2 <= self.min_seeds <= self.max_seeds:
             raise ValueError(f"protocol {self.name}: seeds must satisfy 2 <= min_seeds <= max_seeds")
         outside = {m: n for m, n in self.seeds.items() if not self.min_seeds <= n <= self.max_seeds}
         if outside:
             raise ValueError(f"protocol {self.name}: seeds {outside} lie outside [{self.min_seeds}, {self.max_seeds}]")
+
+    def lr_grid(self, declared: tuple[float, ...]) -> tuple[float, ...]:
+        """The grid a mistake trains on under this protocol: its declared grid (rates of the series 1, 3, 10, 30,
+        ... x 10^k) with `widen_lr_grid` more rates of that series below its lowest and above its highest."""
+        grid = list(declared)
+        for _ in range(self.widen_lr_grid):
+            grid = [half_decade_step(grid[0], -1), *grid, half_decade_step(grid[-1], +1)]
+        return tuple(grid)
+
+
+def half_decade_step(rate: float, direction: int) -> float:
+    """The next rate of the series 1, 3, 10, 30, ... x 10^k above (+1) or below (-1) `rate`, which lies on it."""
+    exponent = math.floor(math.log10(rate) + 1e-9)
+    mantissa = round(rate / 10 ** exponent)
+    if mantissa not in (1, 3) or not math.isclose(rate, mantissa * 10 ** exponent, rel_tol=1e-9):
+        raise ValueError(f"learning rate {rate:g} is not on the series 1, 3, 10, 30, ... x 10^k")
+    index = 2 * exponent + (mantissa == 3) + direction  # 1e0 -> 0, 3e0 -> 1, 1e1 -> 2, ...
+    return float(f"{1 if index % 2 == 0 else 3}e{index // 2}")

@@ -50,8 +50,8 @@ def nested(settings: dict) -> dict:
 
 def register(mistakes, protocols=(), declared_protocols=lambda spec: {}) -> None:
     """Register the schema (`lab_schema`), one `mistake` option per catalogue entry (its settings, at the top
-    level, and what it declares: its grid, and per protocol its seeds and hash) plus `all`, and one `protocol`
-    option per declared protocol (its comparison preset, first seed, the mistake's seeds and hash) plus
+    level, and what it declares: its grid, and per protocol its seeds, grid and hash) plus `all`, and one `protocol`
+    option per declared protocol (its comparison preset, first seed, the mistake's seeds, grid and hash) plus
     `exploratory`, in Hydra's config store. Every command calls it (through ablations.catalogue.register_config)
     before composing; calling it again is a no-op."""
     if _MISTAKES:
@@ -69,7 +69,7 @@ def register(mistakes, protocols=(), declared_protocols=lambda spec: {}) -> None
         store.store(group="protocol", name=protocol.name, package="_global_",
                     node={"defaults": [{"override /comparison": protocol.comparison}], "protocol": protocol.name,
                           "protocol_hash": f"${{{declared}.hash}}", "seed": protocol.first_seed,
-                          "seeds": f"${{{declared}.seeds}}"})
+                          "seeds": f"${{{declared}.seeds}}", "train": {"lr_grid": f"${{{declared}.lr_grid}}"}})
         _PROTOCOLS[protocol.name] = protocol
     _MISTAKES.extend(spec.name for spec in mistakes)
 
