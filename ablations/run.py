@@ -3,7 +3,8 @@
 Hydra conventions: `key=value` overrides, groups `mistake=`, `model=`, `data=`, `--cfg job` prints exactly what
 runs, `-m mistake=a,b seeds=3,5` sweeps (a failing job is reported and the others go on). The same command
 resumes the same run (its directory is named by a hash of the resolved config); results are never overwritten,
-and each finished run is compared with the committed reference results."""
+each finished run is compared with the committed reference results, and an exploratory one ends with the committed
+confirmatory verdict for its mistake on its data (or the command that would make it)."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
@@ -61,8 +62,15 @@ def run(cfg: DictConfig) -> None:
     mode = usable_mode(cfg.wandb.mode) if hosts.writes() else "disabled"  # once per process, not per run
     for r in resolved:
         r["wandb"]["usable_mode"] = mode
-    failed = [r["mistake"] for r in resolved
-              if not run_guarded(catalogue.lookup(r["mistake"]), r, len(resolved) > 1, write_figures)]
+    failed = []
+    for r in resolved:
+        if not run_guarded(catalogue.lookup(r["mistake"]), r, len(resolved) > 1, write_figures):
+            failed.append(r["mistake"])
+        elif hosts.writes():  # an exploratory run ends with the committed confirmatory verdict on its data
+            from ablations import protocol  # matplotlib (the report's module): only once a run has finished
+
+            for line in protocol.committed_lines(r, catalogue.PROTOCOLS_BY_NAME, catalogue.PROTOCOL_HASHES):
+                print(f"   {line}")
     if cfg.mistake == "all" and hosts.writes():
         from ablations.reporting import markdown  # matplotlib, for the claims figure: only once there is a report
 

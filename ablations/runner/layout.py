@@ -6,6 +6,10 @@ that reads or writes results (the runner, the reporting, the study points) names
         learning_rates.json (on a learning-rate grid)
         ckpt/<step>/<variant>/  <variant>/metrics.jsonl  <variant>/wandb/  figures/<name>.png|svg
     <results_dir>/studies/<study>/study.json, figures/   and each point's run under <mistake>/<hash>/
+
+A suite's runs on the default `data` preset sit at its root, on any other preset in a subdirectory named by it
+(results/ and results/shakespeare/); a declared protocol's committed runs in the suite named by it
+(results/confirmatory/ and results/confirmatory/shakespeare/: `protocol_dir`).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from ablations.errors import UsageError
 CONFIG, ENVIRONMENT, TIMING = "config.json", "environment.json", "timing.json"
 MEASUREMENTS, VERDICT, REFERENCE = "measurements.json", "verdict.json", "reference.json"
 LEARNING_RATES = "learning_rates.json"  # a grid's choice: every variant's losses at every rate, and the rate chosen
+DEFAULT_DATA = "synthetic"  # the config's default `data` preset (ablations/conf/config.yaml): a suite's root
 
 
 def read(run_dir: Path, name: str) -> dict:
@@ -91,3 +96,17 @@ def finished_runs(results_dir: Path, mistake: str) -> list[Path]:
 def all_finished_runs(root: Path, mistake: str) -> list[Path]:
     """The complete runs of a mistake anywhere under root (suites, studies), by path."""
     return [p.parent for p in sorted(Path(root).glob(f"**/{mistake}/*/{VERDICT}"))]
+
+
+def suite_dir(root: Path, data: str) -> Path:
+    """Where a suite's runs on one `data` preset sit: the default preset's at its root, any other's in a
+    subdirectory named by the preset (results/ and results/shakespeare/)."""
+    return Path(root) if data == DEFAULT_DATA else Path(root) / data
+
+
+def protocol_dir(root: Path, protocol, data: str) -> Path:
+    """Where the committed runs of a declared protocol (a catalogue Protocol) on one of its `data` presets sit under
+    the committed results `root`: results/confirmatory/ (synthetic), results/confirmatory/shakespeare/."""
+    if data not in protocol.data:
+        raise ValueError(f"protocol {protocol.name} runs on data={' and data='.join(protocol.data)}, not {data}")
+    return suite_dir(Path(root) / protocol.name, data)
