@@ -8,13 +8,16 @@ def verdict(*outcomes):
 
 def test_each_claim_is_read_at_both_budgets_by_the_fixed_rule():
     result = budgets.compare(
-        verdict("reproduced", "reproduced", "inconclusive", "no effect", "holds", "reproduced", "reproduced"),
-        verdict("reproduced", "no effect", "reproduced", "inconclusive", "fails", "inconclusive", "opposite"),
+        verdict("reproduced", "reproduced", "inconclusive", "no effect", "holds", "reproduced", "reproduced",
+                "not measured"),
+        verdict("reproduced", "no effect", "reproduced", "inconclusive", "fails", "inconclusive", "opposite",
+                "not measured"),
         1500, 6000)
     assert [c["reading"] for c in result["claims"]] == [
         "holds at both budgets", "slower to train", "shows with longer training",
         "holds at neither budget (no effect, then inconclusive)", "slower to train",
-        "holds at the short budget; longer: inconclusive", "holds at the short budget; longer: opposite"]
+        "holds at the short budget; longer: inconclusive", "holds at the short budget; longer: opposite",
+        "not measured at either budget"]
     assert result["steps"] == [1500, 6000] and result["claims"][1]["short"] == "reproduced"
     assert budgets.describe(result)[1] == "slower to train: reproduced at 1500 steps, no effect at 6000 (claim 1)"
 

@@ -6,16 +6,19 @@ split), and the two outcomes are read together by a rule fixed here:
   slower to train              it holds at the short budget, and the longer one shows no effect: the mistake costs
                                training time, not the end result
   shows with longer training   it holds at the longer budget alone
+  not measured at either budget  the data gives no such measurement (copy accuracy on real text)
   otherwise                    both outcomes, as they are ("holds at the short budget; longer: inconclusive")
 """
 from __future__ import annotations
 
-from ablations.science.rules import HOLDS
+from ablations.science.rules import HOLDS, NOT_MEASURED
 
 NO_EFFECT = ("no effect", "fails")  # a statistical claim shown absent, an exact one that does not hold
 
 
 def reading(short: str, longer: str) -> str:
+    if short == longer == NOT_MEASURED:
+        return "not measured at either budget"
     if short in HOLDS and longer in HOLDS:
         return "holds at both budgets"
     if short in HOLDS and longer in NO_EFFECT:
