@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import flax.linen as nn
@@ -17,6 +18,7 @@ import pytest
 from ablations import catalogue, check
 from ablations.audit import calibration
 from ablations.audit.adapters import from_linen, hf_gpt2, lab_gpt
+from ablations.audit.interface import AuditModel, build, tokenizer_size
 from model import names_of_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,6 +205,43 @@ def test_usage_errors_in_process(case, capsys):
     assert check.main(args) == check.EXIT_USAGE
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and all(w in lines[0] for w in expected), lines
+
+
+class LenTokenizer:
+    """A tokenizer that states its size only by len()."""
+    unk_id = 0
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+
+# the three ways a tokenizer states its size that build() reads
+TOKENIZER_WAYS = {"vocab_size": lambda n: types.SimpleNamespace(vocab_size=n, unk_id=0),
+                  "get_vocab_size()": lambda n: types.SimpleNamespace(get_vocab_size=lambda: n, unk_id=0),
+                  "len()": LenTokenizer}
+
+
+@pytest.mark.parametrize("way", TOKENIZER_WAYS)
+def test_a_tokenizer_with_more_tokens_than_the_model_is_refused_in_one_line(way, capsys, monkeypatch):
+    def make(vocab_size=8):  # builds nothing: build() refuses before any detector runs
+        return AuditModel(forward=None, vocab_size=vocab_size, n_params=0, tokenizer=TOKENIZER_WAYS[way](10))
+
+    monkeypatch.setitem(sys.modules, "oversized_tokenizer", types.SimpleNamespace(make=make))
+    assert check.main(["oversized_tokenizer:make"]) == check.EXIT_USAGE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: factory oversized_tokenizer:make: "), lines
+    assert "tokenizer states 10 tokens" in lines[0] and "vocab_size is 8" in lines[0], lines
+    assert build(make, {"vocab_size": 10}, "make").vocab_size == 10  # as many tokens as the model: accepted
+
+
+def test_a_tokenizer_states_the_largest_of_its_sizes():
+    class Added(LenTokenizer):  # transformers' way: vocab_size leaves out added tokens, len() counts them
+        vocab_size = 8
+
+    assert tokenizer_size(Added(10)) == 10 and tokenizer_size(types.SimpleNamespace(unk_id=0)) is None
 
 
 def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):

@@ -28,7 +28,9 @@ class AuditModel:
         the cache and recomputes with forward (None: the cache detector is not applicable).
     blocks: params-shaped tree -> the per-block subtrees, input to output (None: the post-norm
         detector is not applicable).
-    tokenizer: has encode(text) -> ids and unk_id (None: the vocabulary detector is not applicable).
+    tokenizer: has encode(text) -> ids and unk_id (None: the vocabulary detector is not applicable). Every token
+        id it emits must be < vocab_size: a tokenizer that states more tokens (the largest of its `vocab_size`,
+        `get_vocab_size()` and `len()`) than the model has is refused (`build`).
     max_len: the training length; the size of the learned position table if there is one (None: the
         position-overflow detector is not applicable).
     """
@@ -73,8 +75,22 @@ class FactoryError(ValueError):
     """The factory cannot give a model to audit; the message says why in one line."""
 
 
+def tokenizer_size(tokenizer) -> int | None:
+    """The number of tokens a tokenizer states: the largest of its `vocab_size` attribute, `get_vocab_size()`
+    (Hugging Face `tokenizers`) and `len()` that it has (a `transformers` tokenizer's `vocab_size` leaves out
+    added tokens, its `len()` counts them); None when it states none."""
+    stated = [getattr(tokenizer, "vocab_size", None)]
+    if callable(getattr(tokenizer, "get_vocab_size", None)):
+        stated.append(tokenizer.get_vocab_size())
+    if hasattr(tokenizer, "__len__"):
+        stated.append(len(tokenizer))
+    sizes = [n for n in stated if isinstance(n, int) and not isinstance(n, bool)]
+    return max(sizes) if sizes else None
+
+
 def build(factory: Callable, overrides: dict, name: str) -> AuditModel:
-    """factory(**overrides), checked: every override is an argument of it, and it returns an AuditModel."""
+    """factory(**overrides), checked: every override is an argument of it, it returns an AuditModel, and its
+    tokenizer (if any) states no more tokens than the model's vocab_size."""
     unknown = [key for key in overrides if not accepts(factory, key)]
     if unknown:
         taken = ", ".join(inspect.signature(factory).parameters) or "nothing"
@@ -92,4 +108,8 @@ def build(factory: Callable, overrides: dict, name: str) -> AuditModel:
         given = ", ".join(f"{k}={v}" for k, v in overrides.items() if "vocab" in k) or f"factory {name}"
         raise FactoryError(f"{given}: a vocabulary of {model.vocab_size} tokens; the audit needs at least 2 (its token "
                            "batches draw ids 1 to vocab_size-1)")
+    stated = tokenizer_size(model.tokenizer) if model.tokenizer is not None else None
+    if stated is not None and stated > model.vocab_size:
+        raise FactoryError(f"factory {name}: its tokenizer states {stated} tokens but the model's vocab_size is "
+                           f"{model.vocab_size}; every token id the tokenizer emits must be < vocab_size")
     return model

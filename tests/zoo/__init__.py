@@ -1,0 +1,8 @@
+"""The zoo: transformer language models written independently of the lab's `model/gpt.py`, in other conventions,
+each with the catalogue's 11 mistakes plantable one tagged line at a time, to measure how the audit
+(`python -m ablations.check`) does off the model it was calibrated on. tests/test_zoo.py audits them;
+docs/auditing-a-model.md ("The zoo") gives the readings.
+
+- `pure_jax_gpt`: jax.numpy + jax.random only, no biases, RMSNorm, SwiGLU, grouped-query attention, a learned
+  position table that raises past max_len, fan-in init, KV-cache greedy decoding with a prefill.
+"""
