@@ -1,7 +1,7 @@
 """Figures: regenerated from the same data they are the same files, byte for byte, and every figure the lab draws,
 from a small run and from the committed results, passes the checks of tests/figure_checks.py (which are shown to
 fail on a figure that breaks each of them)."""
-import json
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -90,18 +90,147 @@ def test_every_committed_run_figure_passes():
     assert found == [], "\n".join(found)
 
 
+def study(directory: Path):
+    summary = study_figure.read_summary(directory)
+    return study_figure.study_figure(summary, catalogue.lookup(summary["mistake"]))
+
+
+def suite_figures(suite: Path) -> dict:
+    _, configs, verdicts = markdown.read_suite(suite, catalogue.MISTAKES)
+    return markdown.suite_figures(catalogue.MISTAKES, configs, verdicts, "exploratory")
+
+
 @pytest.mark.slow
 def test_every_committed_study_and_suite_figure_passes():
     found = []
     for summary in sorted((RESULTS / "studies").glob("*/study.json")):
-        found += [f"{summary.parent.name}: {p}"
-                  for p in checked({"study": study_figure.study_figure(json.loads(summary.read_text()))})]
+        found += [f"{summary.parent.name}: {p}" for p in checked({"study": study(summary.parent)})]
     for suite in sorted({run.parent.parent for run in COMMITTED}):
-        runs = markdown.latest_runs(suite, catalogue.MISTAKES).values()
-        entries = [(layout.read(run, layout.VERDICT), setup.run_record(run)) for run in runs]
-        found += [f"{suite.name}: {p}" for p in checked({"summary": figures.summary(entries, "All"),
-                                                         "claims": figures.claims_forest(entries, "All")})]
+        found += [f"{suite.name}: {p}" for p in checked(suite_figures(suite))]
     assert found == [], "\n".join(found)
+
+
+def claim_of(rule, **recorded) -> dict:
+    """A recorded statistical claim decided by `rule` (its numbers do not matter to its boundaries)."""
+    return {"says": "a claim", "source": "page", "reference": "correct", "kind": "statistical", "outcome": "reproduced",
+            "metric": rule.metric, "margin": rule.margin, "unit": rule.unit, "rule": rule.describe(), **recorded}
+
+
+def test_the_margins_drawn_are_the_boundaries_of_the_rule_that_decided_the_claim():
+    from ablations.catalogue.schema import Claim
+    from ablations.science.rules import Effect, NoGain
+    from ablations.science.verdict import boundaries
+
+    untied = catalogue.lookup("untied_embeddings")  # its second claim: a NoGain rule
+    no_gain = next(c for c in untied.claims if isinstance(c.rule, NoGain))
+    recorded = claim_of(no_gain.rule, says=no_gain.says, why="")
+    assert boundaries(untied, recorded) == (-no_gain.rule.margin,)  # only a gain beyond m decides
+    assert figures.margin_text(boundaries(untied, recorded)) == f"margin {-no_gain.rule.margin:+g}"
+    narrow = catalogue.lookup("narrow_ffn")
+    effect = next(c for c in narrow.claims if isinstance(c.rule, Effect))
+    m = effect.rule.margin
+    assert boundaries(narrow, claim_of(effect.rule, says=effect.says)) == (-m, m)
+    assert figures.margin_text((-m, m)) == f"margin ±{m:g}"
+    # the recorded margin, not today's; a reworded claim by its rule's recorded description; no rule, no margins
+    assert boundaries(narrow, {**claim_of(effect.rule, says=effect.says), "margin": 0.3}) == (-0.3, 0.3)
+    reworded = dataclasses.replace(untied, claims=(Claim("reworded since", no_gain.rule),), literature=())
+    assert boundaries(reworded, recorded) == (-no_gain.rule.margin,)
+    gone = dataclasses.replace(untied, claims=(), literature=())
+    assert boundaries(gone, recorded) == (-no_gain.rule.margin,)  # its recorded description names a NoGain
+    assert boundaries(gone, {**recorded, "rule": "a rule no one wrote"}) is None
+    assert figures.margin_text(None).startswith("rule not known")
+
+
+def test_every_committed_claim_gets_its_rules_boundaries():
+    """Each statistical claim of the committed results, in a run's verdict or a study's summary, finds the rule that
+    decided it: a NoGain claim has its one boundary, every other claim two, at its recorded margin."""
+    from ablations.science.verdict import boundaries, decided_by
+    from ablations.science.rules import NoGain
+
+    claims = [(catalogue.lookup(layout.read(run, layout.CONFIG)["mistake"]), c) for run in COMMITTED
+              for c in layout.read(run, layout.VERDICT)["claims"]]
+    for path in sorted((RESULTS / "studies").glob("*/study.json")):
+        summary = study_figure.read_summary(path.parent)
+        claims += [(catalogue.lookup(summary["mistake"]), c) for p in summary["points"] for c in p.get("claims", [])]
+    for spec, c in claims:
+        if c["kind"] == "statistical":
+            m = c["margin"]
+            assert boundaries(spec, c) == ((-m,) if isinstance(decided_by(spec, c), NoGain) else (-m, m)), c["says"]
+
+
+def test_a_suites_figures_name_its_data_and_comparison():
+    synthetic = {"data": {"source": "synthetic"}, "train": {"lr_grid": []}}
+    shakespeare = {"data": {"source": "shakespeare"}, "train": {"lr_grid": [1e-3, 1e-2]}}
+    follows = {"data": {"source": "shakespeare"}, "train": {"lr_grid": []}, "follows": "abc"}
+    assert setup.suite_subject({"a": synthetic}) == "All mistakes on the synthetic copy task, at one learning rate"
+    assert setup.suite_subject({"a": shakespeare, "b": follows}) == \
+        "All mistakes on tiny Shakespeare, each variant at its best learning rate"
+    suite = RESULTS / "best_lr" / "shakespeare"
+    drawn = suite_figures(suite)
+    for name, fig in drawn.items():
+        assert fig.get_suptitle().replace("\n", " ").startswith(
+            "All mistakes on tiny Shakespeare, each variant at its best learning rate, exploratory"), name
+    width, height = drawn["claims"].get_size_inches()
+    assert width == style.DOUBLE and height <= 8.5  # two columns of claims, each on its own axis
+    assert len({round(ax.get_position().x0, 2) for ax in drawn["claims"].axes}) == 2
+    assert checked(drawn) == []
+
+
+def late_values(ax) -> np.ndarray:
+    """The y values of every curve of a loss panel past the first tenth of training."""
+    values = []
+    for line in ax.lines:
+        x, y = (np.asarray(v, float) for v in line.get_data())
+        if line.get_transform() is ax.transData and x.size > 1:
+            values.append(y[x >= 0.1 * np.nanmax(x)])
+    return np.concatenate(values)
+
+
+def run_named(*parts) -> Path:
+    return next(r for r in COMMITTED if r.relative_to(RESULTS).parts[:-1] == parts)
+
+
+def run_figures(run: Path):
+    spec = catalogue.lookup(layout.read(run, layout.CONFIG)["mistake"])
+    return figures.draw_figures(spec, run)
+
+
+def test_loss_panels_that_share_an_axis_show_every_curve_of_both_and_say_where_curves_coincide():
+    drawn = run_figures(run_named("shakespeare", "no_residual"))
+    fig = drawn["loss"]
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        values = late_values(ax)
+        assert np.all(values[np.isfinite(values)] >= low) and np.all(values[np.isfinite(values)] <= high)
+    labels = [h.get_label() for h in fig.legends[0].legend_handles]
+    assert figures.UNCONVERGED in labels and "coincide" not in fig.get_suptitle()
+    same = run_figures(run_named("shakespeare", "padding_mask"))["loss"]
+    assert "the curves coincide" in same.get_suptitle()
+    assert checked(drawn) == [] and checked({"loss": same}) == []
+
+
+def test_a_study_legend_names_every_reference_and_its_lines_are_grey():
+    fig = study(RESULTS / "studies" / "position_overflow_budget_depth")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"correct", "sinusoidal", "broken"} <= set(labels)
+    for handle in fig.legends[0].legend_handles:
+        if handle.get_label().startswith("n_layers"):
+            r, g, b, _ = figures.plt.matplotlib.colors.to_rgba(handle.get_color())
+            assert r == g == b  # a grey, never a variant's colour
+    assert checked({"study": fig}) == []
+
+
+def test_tiny_vocab_figures_keep_each_tokenization_in_its_own_unit():
+    grid = next(run for run in COMMITTED if run.parent == RESULTS / "best_lr" / "tiny_vocab"
+                and (run / layout.LEARNING_RATES).exists())  # the grid run on the copy task (its floor is known)
+    drawn = run_figures(grid)
+    labels = [ax.get_ylabel().replace("\n", " ") for ax in drawn["lr_sensitivity"].axes if ax.get_ylabel()]
+    assert any(label.startswith("correct:") and "nats/char" in label for label in labels)
+    assert any(label.startswith("broken:") and "16-symbol" in label and "nats/char" not in label for label in labels)
+    card_lines = [line for ax in drawn["card"].axes for line in ax.lines
+                  if line.get_transform() is not ax.transData]  # axhline: a floor drawn across the panel
+    assert card_lines == []
+    assert checked(drawn) == []
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ def write_figures(spec, run_dir):
     return figures.write_figures(spec, run_dir)
 
 
-def write_study_figure(directory):
-    """A study's figure from its study.json (ablations.reporting.study_figure.write_study_figure)."""
+def write_study_figure(spec, directory):
+    """The figure of a study of `spec` from its study.json (ablations.reporting.study_figure.write_study_figure)."""
     from ablations.reporting import study_figure
 
-    return study_figure.write_study_figure(directory)
+    return study_figure.write_study_figure(spec, directory)

@@ -2,14 +2,18 @@
 
 - `loss`: training and validation loss of every seed (seeds of the copy task split into those that learned it and
   those that did not, so no mean is drawn), the entropy floor and its "converged" band, diverged and unconverged
-  seeds marked; variants that tokenize differently get a panel each (their nats per token do not compare).
+  seeds marked, both panels on one y range; variants that tokenize differently get a panel each (their nats per
+  token do not compare); where every variant trains identically (a mistake of inference alone) the title says the
+  curves coincide.
 - `grad_norms`: gradient norm by layer over training, rows aligned across variants, an all-zero panel said so.
 - `symptom`: every statistical claim as a paired plot: each seed's reference value joined to its broken value, in
   the claim's own unit, on the seeds the claim reads.
 - `loss_by_position` (mistakes whose symptom is the per-position loss): loss along windows longer than training.
 - `claims`: each statistical claim's paired effect and 95% interval on its own axis, in its own unit, with the
-  margins its rule has.
-- `lr_sensitivity` (a learning-rate grid): final loss of every variant against the learning rate.
+  decision boundaries of the catalogue rule that decided it (ablations.science.verdict.boundaries); a suite's in two
+  columns.
+- `lr_sensitivity` (a learning-rate grid): final loss of every variant against the learning rate (a row per variant,
+  each in its own token's unit, where variants tokenize differently).
 - `card`: one mistake on one line: its validation loss, its headline claim and its verdict.
 Each as PNG and SVG under <run_dir>/figures/, in the lab's style (ablations/reporting/style.py)."""
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ablations.reporting.style import DOUBLE, OUTCOME_COLORS, SINGLE, color, plt
 from ablations.runner import layout
 from ablations.runner.tracking import read_jsonl
 from ablations.science.measures import FLOOR_TOLERANCE, converged
-from ablations.science.verdict import evidence
+from ablations.science.verdict import boundaries, decided_by, evidence
 
 __all__ = ["save", "draw_figures", "write_figures", "claims_forest", "summary", "lr_sensitivity", "loss_curves",
            "grad_heatmaps", "paired", "loss_by_position", "card"]
@@ -87,9 +91,23 @@ def variant_handle(variant: str, variants, **kwargs):
     return plt.Line2D([], [], color=color(variant, variants), label=variant, **kwargs)
 
 
+def coincide(metrics: dict, keys=("train_ce", "val_loss")) -> bool:
+    """Whether every variant's training and validation losses are the same numbers, seed for seed and step for step
+    (a mistake that changes only inference trains exactly as the correct model does)."""
+    first, *others = metrics
+    tables = {v: [by_seed(metrics[v], key) for key in keys] for v in metrics}
+    return bool(others) and len(tables[first][0][0]) > 0 and all(
+        np.array_equal(steps, first_steps) and np.array_equal(values, first_values, equal_nan=True)
+        for v in others for (steps, values), (first_steps, first_values) in zip(tables[v], tables[first]))
+
+
+UNCONVERGED = "not converged (correct or fix)"  # the cross on a correct variant's (or a fix's) last validation point
+
+
 @styled
 def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bool = False):
-    """Training and validation loss of every seed; one panel per variant where their tokenizations differ (`own`)."""
+    """Training and validation loss of every seed; one panel per variant where their tokenizations differ (`own`),
+    else a training and a validation panel on one y range that shows every curve of both."""
     variants = list(measured)
     panels = ([(f"{v}: loss in its own tokens", [v]) for v in variants] if own else
               [("training loss", variants, "train_ce"), ("validation loss", variants, "val_loss")])
@@ -97,6 +115,7 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
     smooth = 1
     handles = [variant_handle(v, variants, marker="o", ms=3) for v in variants]
     floor = measured["correct"][0].get("entropy_floor")
+    ranges = []  # per panel: (lowest, highest) of what it must show
     for ax, panel in zip(axes[0], panels):
         name, shown, keys = panel[0], panel[1], (panel[2:] or ("train_ce", "val_loss"))
         tops, bottoms = [], []
@@ -124,11 +143,16 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
             bottoms.append(floor)
         if "val_loss" in keys:
             mark_unconverged(ax, metrics, {v: measured[v] for v in shown})
-        if tops:  # the first tenth of training (the initial loss) is cut at the top, so the floor band shows
-            low, high = min(bottoms), max(tops)
-            ax.set_ylim(low - 0.05 * (high - low) - 0.01, high + 0.05 * (high - low) + 0.01)
+        ranges.append((min(bottoms), max(tops)) if tops else None)
         what = "nats per token of its own tokenizer" if own else unit(config)
         ax.set(xlabel="training step (optimizer updates)", ylabel=wrap(f"cross-entropy ({what})", 32), title=name)
+    if not own:  # panels that share a y axis: one range that covers both (each panel's alone would cut the other's)
+        ranges = [(min(r[0] for r in ranges if r), max(r[1] for r in ranges if r))] * len(ranges) \
+            if any(ranges) else ranges
+    for ax, extent in zip(axes[0], ranges):
+        if extent:  # the first tenth of training (the initial loss) is cut at the top, so the floor band shows
+            low, high = extent
+            ax.set_ylim(low - 0.05 * (high - low) - 0.01, high + 0.05 * (high - low) + 0.01)
     handles += [plt.Line2D([], [], color="0.3", marker="o", ms=2.2, lw=1.0, label="validation (per seed)"),
                 plt.Line2D([], [], color="0.3", lw=0.7, alpha=0.55,
                            label="training (per seed)" + (f", running mean of {smooth} logs" if smooth > 1 else ""))]
@@ -139,9 +163,10 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
     if any(m["diverged_at"] >= 0 for v in variants for m in measured[v]):
         handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=0.8, label="a seed diverged"))
     if any(ax.get_legend_handles_labels()[0] for ax in axes[0]):
-        handles.append(plt.Line2D([], [], ls="", marker="x", color="k", ms=6, mew=1.5,
-                                  label="correct seed not converged"))
-    note = (" (each panel in its own tokens: compare them in bits per byte, the claim)" if own else "")
+        handles.append(plt.Line2D([], [], ls="", marker="x", color="k", ms=6, mew=1.5, label=UNCONVERGED))
+    note = (" (each panel in its own tokens: compare them in bits per byte, the claim)" if own else
+            f" (the curves coincide: every variant trains exactly as {variants[0]} does, seed for seed; "
+            f"{variants[0]}, drawn wider, shows under them)" if coincide(metrics) else "")
     fig.suptitle(wrap(f"{title}: loss of every seed{note}", 95))
     style.legend_below(fig, handles, ncol=4)
     return fig
@@ -158,7 +183,7 @@ def mark_unconverged(ax, metrics: dict, measured: dict) -> None:
         if late:
             steps, _ = by_seed(metrics[variant], "val_loss")
             ax.plot([steps[-1]] * len(late), [m["val_loss"] for m in late], "x", color="k", ms=6, mew=1.5,
-                    label="not converged")
+                    label=UNCONVERGED)
 
 
 LAYER_NAMES = {"embed": "token embedding", "pos_table": "position table", "norm_final": "final norm",
@@ -240,13 +265,17 @@ def paired_claims(verdict: dict) -> list[dict]:
     return statistical or [c for c in verdict["claims"] if c["kind"] == "exact" and readable(c)]
 
 
-def slope(ax, claim: dict, variants, config: dict, title_width: int = 46, label_width: int = 34) -> None:
+def slope(ax, claim: dict, variants, config: dict, title_width: int = 46, label_width: int = 34,
+          margins: tuple[float, ...] = ()) -> None:
     """One claim's paired values: each seed's reference value joined to its broken value (the seeds the claim
-    reads), the means as bars."""
+    reads), the means as bars; `margins` (in the claim's unit, where a statistical rule's boundaries put the broken
+    mean) dashed across the broken column."""
     reference = claim["reference"]
     c = np.array(claim["correct"]["values"], float)
     b = np.array(claim["broken"]["values"], float)
     finite = np.concatenate([c[np.isfinite(c)], b[np.isfinite(b)]])
+    for value in margins:
+        ax.hlines(value, 0.7, 1.3, color="k", lw=0.7, ls="--", zorder=1)
     for cv, bv in zip(c, b):
         ax.plot([0, 1], [cv, bv], color="0.55", lw=0.7, zorder=1)
     for x, values, variant in ((0, c, reference), (1, b, "broken")):
@@ -321,17 +350,20 @@ def loss_by_position(measured: dict, config: dict, title: str):
     return fig
 
 
-def rule_margins(claim: dict) -> tuple[float, ...]:
-    """The margins the claim's rule decides against, on the claimed-positive scale: a NoGain rule has only -m (a
-    study's summary keeps the decision's reason, not the rule, and NoGain's reasons speak of a gain)."""
-    m = claim["margin"]
-    no_gain = "not lower" in claim.get("rule", "") or " gain" in claim.get("why", "")
-    return (-m,) if no_gain else (-m, m)
+def margin_text(bounds: tuple[float, ...] | None) -> str:
+    """The margins a rule decides against, as a title names them: ±m where they are symmetric, each signed else."""
+    if not bounds:
+        return "rule not known: no margin drawn"
+    if len(bounds) == 2 and bounds[0] == -bounds[1]:
+        return f"margin ±{bounds[1]:g}"
+    return "margin " + ", ".join(f"{b:+g}" for b in bounds)
 
 
-def effect_row(ax, claim: dict, config: dict, label: str) -> None:
+def effect_row(ax, claim: dict, config: dict, label: str, bounds: tuple[float, ...] | None,
+               title_width: int = 95) -> None:
     """One statistical claim: per-seed paired differences (dots), their mean and 95% interval (bar, outcome colour),
-    zero and the rule's margins (dashed), in the claim's unit."""
+    zero and the decision boundaries of its rule (`bounds`, dashed: ablations.science.verdict.boundaries), in the
+    claim's unit."""
     shade = OUTCOME_COLORS[claim["outcome"]]
     diffs = np.array(claim.get("differences", []), float)
     lo, hi = claim["ci"]
@@ -342,9 +374,9 @@ def effect_row(ax, claim: dict, config: dict, label: str) -> None:
     if np.isfinite(claim["mean"]):
         ax.plot([claim["mean"]], [0], "D", color=shade, mec="k", mew=0.5, ms=5, zorder=4)
     ax.axvline(0, color="k", lw=0.7)
-    for m in rule_margins(claim):
+    for m in bounds or ():
         ax.axvline(m, color="k", lw=0.7, ls="--")
-    span = [v for v in (*finite, lo, hi, claim["mean"], *rule_margins(claim), 0.0) if np.isfinite(v)]
+    span = [v for v in (*finite, lo, hi, claim["mean"], *(bounds or ()), 0.0) if np.isfinite(v)]
     pad = 0.08 * (max(span) - min(span) or 1.0)
     ax.set_xlim(min(span) - pad, max(span) + pad)
     ax.set_ylim(-1, 1)
@@ -353,74 +385,108 @@ def effect_row(ax, claim: dict, config: dict, label: str) -> None:
     ax.spines["left"].set_visible(False)
     ax.set_xlabel(f"effect ({in_units(config, claim['unit'])}; + = the claimed direction)", labelpad=1)
     note = "" if np.isfinite(lo) else " (no interval)"
-    margins = rule_margins(claim)
-    margins = f"±{margins[1]:g}" if len(margins) == 2 else f"{margins[0]:+g}"
-    ax.set_title(wrap(f"{label} — {claim['outcome']}{note} (margin {margins})", 95), color="k", pad=2)
+    ax.set_title(wrap(f"{label} — {claim['outcome']}{note} ({margin_text(bounds)})", title_width), color="k", pad=2)
 
 
 @styled
-def claims_forest(entries: list[tuple[dict, dict]], title: str):
-    """Each statistical claim of (verdict, config) `entries` on its own axis in its own unit; the exact and share
-    claims listed under them. None when there is no statistical claim."""
-    rows = [(v, cfg, c) for v, cfg in entries for c in v["claims"] if c["kind"] == "statistical"]
+def claims_forest(entries: list[tuple], title: str):
+    """Each statistical claim of (catalogue entry, verdict, config) `entries` on its own axis in its own unit, with
+    the decision boundaries of the rule that decided it; more than four in two columns (filled down the left
+    first), so that a suite's figure stays within a page; the exact and share claims listed under them. None when
+    there is no statistical claim."""
+    rows = [(spec, v, cfg, c) for spec, v, cfg in entries for c in v["claims"] if c["kind"] == "statistical"]
     if not rows:
         return None
-    others = [(v, c) for v, _ in entries for c in v["claims"] if c["kind"] in ("exact", "share")]
-    fig, axes = style.figure(DOUBLE, 1.0 + 0.95 * len(rows) + 0.14 * math.ceil(len(others) / 2), len(rows), 1)
-    for ax, (v, cfg, c) in zip(axes[:, 0], rows):
+    others = [(v, c) for _, v, _ in entries for c in v["claims"] if c["kind"] in ("exact", "share")]
+    cols = 2 if len(rows) > 4 else 1
+    lines = math.ceil(len(rows) / cols)
+    listed = "; ".join(f"{v['number']}. {metric_name(c['metric'])}: {c['outcome']}" for v, c in others)
+    fig, axes = style.figure(DOUBLE, 1.0 + (0.95 if cols == 1 else 0.92) * lines + 0.14 * math.ceil(len(others) / 2),
+                             lines, cols)
+    order = [axes[i % lines, i // lines] for i in range(lines * cols)]  # down the left column, then the right
+    for ax in order[len(rows):]:
+        ax.remove()
+    for ax, (spec, v, cfg, c) in zip(order, rows):
         effect_row(ax, c, cfg, f"{v['number']}. {v['mistake']} ({c['source']}): {metric_name(c['metric'])} "
-                               f"vs {c['reference']}")
+                               f"vs {c['reference']}", boundaries(spec, c), 95 if cols == 1 else 50)
     handles = [plt.Line2D([], [], ls="", marker="o", color="0.25", ms=3, label="a seed's paired difference"),
                plt.Line2D([], [], ls="", marker="D", color="0.6", mec="k", mew=0.5, label="mean difference"),
                plt.Line2D([], [], color="0.6", lw=5, label="95% interval, coloured by outcome"),
                plt.Line2D([], [], color="k", lw=0.7, ls="--", label="the rule's margin")]
     handles += [plt.matplotlib.patches.Patch(color=OUTCOME_COLORS[o], label=o)
                 for o in ("reproduced", "no effect", "opposite", "inconclusive")
-                if any(c["outcome"] == o for _, _, c in rows)]
+                if any(c["outcome"] == o for *_, c in rows)]
     style.legend_below(fig, handles, ncol=4)
-    listed = "; ".join(f"{v['number']}. {metric_name(c['metric'])}: {c['outcome']}" for v, c in others)
     fig.suptitle(wrap(f"{title}: paired effects (broken minus reference, signed so that + is what the claim says)", 95)
                  + (f"\n{wrap('exact and share claims: ' + listed, 110)}" if listed else ""))
     return fig
 
 
+def setting(value, config: dict):
+    """A catalogue setting's value in a run, an OmegaConf interpolation ("${data.tiny_vocab_size}") read from the
+    run's config."""
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        for key in value[2:-1].split("."):
+            config = config[key]
+        return config
+    return value
+
+
+def own_unit(spec, config: dict, variant: str) -> str:
+    """The cross-entropy unit of one variant where variants tokenize differently (separate_data): its data's unit,
+    or, where it caps the vocabulary, a token of its own tokenizer of that many symbols."""
+    settings = spec.broken if variant == "broken" else spec.fixes.get(variant, {})
+    data = {**config["data"], **{key.split(".", 1)[1]: setting(value, config) for key, value in settings.items()
+                                 if key.startswith("data.")}}
+    if data.get("vocab_size") and data["vocab_size"] != config["data"].get("vocab_size"):
+        return f"nats/token of its own {data['vocab_size']}-symbol tokenizer"
+    return unit({**config, "data": data})
+
+
 @styled
-def lr_sensitivity(lr_choice: dict, config: dict, title: str):
+def lr_sensitivity(lr_choice: dict, config: dict, title: str, units: dict | None = None):
     """Final loss against the peak learning rate, every variant, on the selection split (where the rate is chosen)
     and the validation split (where claims are measured): each seed a dot, the mean a line, the chosen rate ringed,
-    a diverged seed marked at the top of its panel."""
-    fig, axes = style.figure(DOUBLE, 2.8, 1, 2, sharey=True)
+    a diverged seed marked at the top of its panel. `units`: where variants tokenize differently, each variant's own
+    cross-entropy unit (own_unit), and a row of panels per variant in it."""
     variants = list(lr_choice["variants"])
+    rows = [[v] for v in variants] if units else [variants]
+    fig, axes = style.figure(DOUBLE, 2.8 if not units else 0.8 + 2.0 * len(rows), len(rows), 2, sharey="row")
     diverged_any = False
-    for ax, key, split in zip(axes[0], ("selection_loss", "val_loss"), ("selection split (chooses the rate)",
-                                                                         "validation split (claims are read here)")):
-        for variant in variants:
-            choice, tint = lr_choice["variants"][variant], color(variant, variants)
-            lrs = np.array([entry["lr"] for entry in choice["by_lr"]])
-            values = np.array([entry[key] for entry in choice["by_lr"]], float)  # [lrs, seeds]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a rate where every seed diverged has no mean
-                ax.plot(lrs, np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1), color=tint, lw=1.2)
-            for lr, seeds in zip(lrs, values):
-                ax.scatter(np.full(seeds.size, lr), seeds, color=tint, s=8, alpha=0.6, zorder=3)
-            best = list(lrs).index(choice["chosen"])
-            ax.scatter([lrs[best]], [np.nanmean(values[best])], s=90, facecolors="none", edgecolors=tint, lw=1.2,
-                       zorder=4)
-            diverged = [lr for lr, entry in zip(lrs, choice["by_lr"]) if any(d >= 0 for d in entry["diverged"])]
-            if diverged:
-                diverged_any = True
-                ax.scatter(diverged, [1.0] * len(diverged), transform=ax.get_xaxis_transform(), marker="x",
-                           color=tint, clip_on=False)
-        ax.set_xscale("log")
-        ax.set(xlabel="peak learning rate (log)", title=split)
-    axes[0][0].set_ylabel(f"final cross-entropy ({unit(config)})")
+    for i, (row, shown) in enumerate(zip(axes, rows)):
+        for ax, key, split in zip(row, ("selection_loss", "val_loss"), ("selection split (chooses the rate)",
+                                                                       "validation split (claims are read here)")):
+            for variant in shown:
+                choice, tint = lr_choice["variants"][variant], color(variant, variants)
+                lrs = np.array([entry["lr"] for entry in choice["by_lr"]])
+                values = np.array([entry[key] for entry in choice["by_lr"]], float)  # [lrs, seeds]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a rate where every seed diverged has no mean
+                    ax.plot(lrs, np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1), color=tint,
+                            lw=1.2)
+                for lr, seeds in zip(lrs, values):
+                    ax.scatter(np.full(seeds.size, lr), seeds, color=tint, s=8, alpha=0.6, zorder=3)
+                best = list(lrs).index(choice["chosen"])
+                ax.scatter([lrs[best]], [np.nanmean(values[best])], s=90, facecolors="none", edgecolors=tint, lw=1.2,
+                           zorder=4)
+                diverged = [lr for lr, entry in zip(lrs, choice["by_lr"]) if any(d >= 0 for d in entry["diverged"])]
+                if diverged:
+                    diverged_any = True
+                    ax.scatter(diverged, [1.0] * len(diverged), transform=ax.get_xaxis_transform(), marker="x",
+                               color=tint, clip_on=False)
+            ax.set_xscale("log")
+            ax.set(xlabel="peak learning rate (log)", title=split if i == 0 else "")
+        what = units[shown[0]] if units else unit(config)
+        row[0].set_ylabel(wrap(f"{shown[0]}: final cross-entropy ({what})" if units else
+                               f"final cross-entropy ({what})", 40))
     handles = [variant_handle(v, variants) for v in variants]
     handles += [plt.Line2D([], [], ls="", marker="o", color="0.4", ms=3, label="a seed"),
                 plt.Line2D([], [], ls="", marker="o", mfc="none", mec="0.3", ms=8, label="the rate compared at")]
     if diverged_any:
         handles.append(plt.Line2D([], [], ls="", marker="x", color="0.3", label="a seed diverged (top edge)"))
     style.legend_below(fig, handles, ncol=len(handles))
-    fig.suptitle(wrap(f"{title}: final loss against the learning rate", 95))
+    note = " (a row per variant, each in its own tokens)" if units else ""
+    fig.suptitle(wrap(f"{title}: final loss against the learning rate{note}", 95))
     return fig
 
 
@@ -443,7 +509,8 @@ def card(verdict: dict, metrics: dict, measured: dict, config: dict, title: str,
         steps, values = by_seed(metrics[variant], "val_loss")
         for seed_values in values:
             ax.plot(steps, seed_values, "-", color=color(variant, variants), lw=line_width(variant, 0.9), alpha=0.85)
-    floor = measured["correct"][0].get("entropy_floor")
+    # the floor is the correct data's: where the variants tokenize differently, no one line is both variants' floor
+    floor = None if own else measured["correct"][0].get("entropy_floor")
     if floor is not None:
         ax.axhline(floor, color=style.FLOOR_COLOR, ls=":", lw=0.8)
     what = "nats per token of each variant's own tokenizer" if own else unit(config)
@@ -467,11 +534,24 @@ def claim_variants(verdict: dict) -> list[str]:
     return ["correct", *dict.fromkeys(r for r in references if r != "correct"), "broken"]
 
 
+def broken_margins(spec, claim: dict) -> tuple[float, ...]:
+    """Where the decision boundaries of a statistical claim's rule (boundaries) put the broken variant's mean: the
+    reference mean plus each boundary, turned back from the claimed-positive scale into the metric's own direction;
+    none for a claim with no statistical rule or no finite reference value."""
+    bounds = boundaries(spec, claim) if claim["kind"] == "statistical" else None
+    reference = np.array(claim["correct"]["values"], float)
+    if not bounds or not np.isfinite(reference).any():
+        return ()
+    sign = 1.0 if getattr(decided_by(spec, claim), "higher", True) else -1.0
+    return tuple(float(np.mean(reference[np.isfinite(reference)]) + sign * bound) for bound in bounds)
+
+
 @styled
-def summary(entries: list[tuple[dict, dict]], title: str):
-    """Figure 1: one panel per mistake of (verdict, config) `entries`, its headline claim paired by seed in its own
-    unit; None when no mistake has a claim to show."""
-    shown = [(v, cfg, claim) for v, cfg in entries if (claim := headline(v)) is not None]
+def summary(entries: list[tuple], title: str):
+    """Figure 1: one panel per mistake of (catalogue entry, verdict, config) `entries`, its headline claim paired by
+    seed in its own unit, with the margins of the rule that decided it about the reference mean; None when no
+    mistake has a claim to show."""
+    shown = [(spec, v, cfg, claim) for spec, v, cfg in entries if (claim := headline(v)) is not None]
     if not shown:
         return None
     cols = 3 if len(shown) > 4 else len(shown)
@@ -479,16 +559,22 @@ def summary(entries: list[tuple[dict, dict]], title: str):
     fig, axes = style.figure(DOUBLE, 0.9 + 2.0 * rows, rows, cols)
     for ax in axes.flat[len(shown):]:
         ax.remove()
-    for ax, (verdict, config, claim) in zip(axes.flat, shown):
-        slope(ax, claim, claim_variants(verdict), config, 30, 30)
+    margins = False
+    for ax, (spec, verdict, config, claim) in zip(axes.flat, shown):
+        drawn = broken_margins(spec, claim)
+        margins |= bool(drawn)
+        slope(ax, claim, claim_variants(verdict), config, 30, 30, drawn)
         ax.set_title(f"{verdict['number']}. {verdict['mistake']}\n{claim['outcome']}")
         ax.set_xlabel("variant")
-    missing = [f"{v['number']}. {v['mistake']}" for v, _ in entries if headline(v) is None]
+    missing = [f"{v['number']}. {v['mistake']}" for _, v, _ in entries if headline(v) is None]
     handles = [variant_handle("correct", ["correct"], marker="o", ls=""),
                variant_handle("broken", ["broken"], marker="o", ls=""),
                plt.Line2D([], [], color="0.55", lw=0.7, label="one seed: its reference joined to its broken value"),
                plt.Line2D([], [], color="0.3", lw=2, label="mean")]
-    style.legend_below(fig, handles, ncol=4)
+    if margins:
+        handles.append(plt.Line2D([], [], color="k", lw=0.7, ls="--",
+                                  label="the rule's margins, from the reference mean"))
+    style.legend_below(fig, handles, ncol=4 if len(handles) < 5 else 3)
     note = f" (no claim to show: {', '.join(missing)})" if missing else ""
     fig.suptitle(wrap(f"{title}: each mistake's headline claim, paired by seed, in its own unit{note}", 95))
     return fig
@@ -515,13 +601,14 @@ def draw_figures(spec, run_dir) -> dict:
     variants, own = list(measured), separate_data(spec)
     return {
         "card": card(verdict, metrics, measured, config, title, own),
-        "claims": claims_forest([(verdict, config)], title),
+        "claims": claims_forest([(spec, verdict, config)], title),
         "loss": loss_curves(metrics, measured, config, title, own),
         "symptom": paired(verdict, variants, config, title),
         "loss_by_position": loss_by_position(measured, config, title) if symptom_curve(spec, measured) else None,
         "grad_norms": grad_heatmaps(metrics, title),
-        "lr_sensitivity": lr_sensitivity(layout.read(run_dir, layout.LEARNING_RATES), config, title) if chosen
-        else None,
+        "lr_sensitivity": lr_sensitivity(layout.read(run_dir, layout.LEARNING_RATES), config, title,
+                                         {v: own_unit(spec, config, v) for v in variants} if own else None)
+        if chosen else None,
     }
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
-from ablations.reporting.setup import evidence_label, protocol_of, run_record, setup_lines, unit, with_added_keys
+from ablations.reporting.setup import (evidence_label, protocol_of, run_record, setup_lines, suite_subject, unit,
+                                      with_added_keys)
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
 from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
@@ -251,13 +252,29 @@ def in_data_units(config: dict):
     return lambda text: text.replace("nats/token", unit(config))
 
 
+def read_suite(results_dir: Path, mistakes) -> tuple[dict, dict, dict]:
+    """The runs a suite reports (latest_runs), and by mistake their run_records and verdicts."""
+    runs = latest_runs(results_dir, mistakes)
+    return (runs, {name: run_record(run) for name, run in runs.items()},
+            {name: layout.read(run, layout.VERDICT) for name, run in runs.items()})
+
+
+def suite_figures(mistakes, configs: dict, verdicts: dict, label: str) -> dict:
+    """A suite's Figure 1 ("summary") and its claims figure ("claims") over the mistakes it ran (configs and
+    verdicts by mistake, read_suite), titled with the data and the comparison its runs' configs name
+    (setup.suite_subject) and `label`, what they are evidence of; empty when no mistake ran."""
+    entries = [(spec, verdicts[spec.name], configs[spec.name]) for spec in mistakes if spec.name in verdicts]
+    if not entries:
+        return {}
+    title = f"{suite_subject(configs)}, {label}"
+    return {"summary": figures.summary(entries, title), "claims": figures.claims_forest(entries, title)}
+
+
 def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protocol_hashes: dict) -> Path:
     """REPORT.md (and the claims figure of every mistake) under results_dir, from its finished runs; protocols:
     the declared ones by name, protocol_hashes: today's hash of each (protocol, mistake), which a run made under a
     protocol must still have to count as confirmatory."""
-    runs = latest_runs(results_dir, mistakes)
-    configs = {name: run_record(run) for name, run in runs.items()}
-    verdicts = {name: layout.read(run, layout.VERDICT) for name, run in runs.items()}
+    runs, configs, verdicts = read_suite(results_dir, mistakes)
     glance, rows, sections = [], [], []
     for spec in mistakes:
         if spec.name not in runs:
@@ -276,13 +293,11 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
         sections += [f"![{name}]({relative}/figures/{name}.png)" for name in drawn]
         sections.append("")
     figure = []
-    entries = [(verdicts[name], configs[name]) for name in runs]
     label = evidence_label(configs, protocol_hashes) if configs else "no runs"
-    for name, draw, caption in (("summary", figures.summary, "each mistake's headline claim"),
-                                ("claims", figures.claims_forest, "every claim")):
-        fig = draw(entries, f"All mistakes, {label}") if entries else None
-        if fig is not None:
-            figures.save(fig, results_dir, name)
+    drawn = suite_figures(mistakes, configs, verdicts, label)
+    for name, caption in (("summary", "each mistake's headline claim"), ("claims", "every claim")):
+        if drawn.get(name) is not None:
+            figures.save(drawn[name], results_dir, name)
             figure += [f"![{caption}](figures/{name}.png)", ""]
     lines = [f"# Transformer mistakes: paired ablation report ({label})", "",
              *setup_lines(results_dir, runs, configs, protocol_hashes, protocols), HOW_TO_READ, "",

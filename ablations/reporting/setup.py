@@ -26,6 +26,29 @@ def data_name(data: dict) -> str:
             "text": f"text file {data['path']}"}.get(data["source"], data["source"])
 
 
+def data_short_name(data: dict) -> str:
+    """The data in a few words, as a figure's title names it."""
+    return {"synthetic": "the synthetic copy task", "shakespeare": "tiny Shakespeare",
+            "tfds": f"TFDS {data.get('tfds_name')}", "text": f"the text file {Path(str(data.get('path'))).name}"
+            }.get(data["source"], data["source"])
+
+
+def best_against_best(config: dict) -> bool:
+    """Whether a run compares each variant at its own best learning rate (comparison=best_lr: a grid run, or the
+    longer budget that follows one), not all at one rate."""
+    return bool(config["train"].get("lr_grid")) or bool(config.get("follows"))
+
+
+def suite_subject(configs: dict[str, dict]) -> str:
+    """What a suite's figures show, from its runs' configs: 'All mistakes on tiny Shakespeare, each variant at its
+    best learning rate' (a value that differs between runs is named with each of its values)."""
+    data = " and ".join(dict.fromkeys(data_short_name(c["data"]) for c in configs.values()))
+    best = {best_against_best(c) for c in configs.values()}
+    comparison = ("each variant at its best learning rate" if best == {True} else "at one learning rate"
+                  if best == {False} else "some at one learning rate, some each variant at its best")
+    return f"All mistakes on {data}, {comparison}"
+
+
 def with_added_keys(config: dict) -> dict:
     """A run's config with the keys added to the lab since, at the values that did what its code did then."""
     from ablations.runner.identity import identity
@@ -76,7 +99,7 @@ def presets(configs: dict[str, dict]) -> list[str]:
     """The preset overrides that reproduce these runs' data and comparison (a run that predates recording its
     command line)."""
     sources = {c["data"]["source"] for c in configs.values()}
-    grids = {bool(c["train"].get("lr_grid")) or bool(c.get("follows")) for c in configs.values()}
+    grids = {best_against_best(c) for c in configs.values()}
     return (["data=shakespeare"] if sources == {"shakespeare"} else []) + \
         (["comparison=best_lr"] if grids == {True} else [])
 

@@ -12,9 +12,11 @@ import numpy as np
 from scipy import stats
 
 from ablations.reporting import style
-from ablations.reporting.figures import in_units, metric_name, rule_margins
+from ablations.reporting.figures import in_units, margin_text, metric_name
 from ablations.reporting.style import DOUBLE, LINE_COLORS, LINE_STYLES, MARKERS, OUTCOME_COLORS, color, plt, wrap
+from ablations.runner import layout
 from ablations.science.rules import CONFIDENCE
+from ablations.science.verdict import boundaries
 
 AXIS_LABELS = {"model.n_layers": "depth (layers)", "train.warmup": "warmup (steps)",
                "model.ffn_mult": "FFN width (× d_model)", "model.d_model": "model width d_model (dimensions)",
@@ -63,8 +65,9 @@ def broken_settings(summary: dict, first: dict) -> tuple[list[str], str]:
     return labels, (f"; under it, the broken model's {', '.join(names)}" if names else "")
 
 
-def claim_row(axes_pair, summary: dict, index: int, group) -> list:
-    """One claim (over the points of one tokenization group, or all): effect panel and values panel."""
+def claim_row(axes_pair, summary: dict, spec, index: int, group) -> list:
+    """One claim (over the points of one tokenization group, or all): effect panel, with the decision boundaries of
+    the rule that decided it (ablations.science.verdict.boundaries), and values panel."""
     effect_ax, values_ax = axes_pair
     first, second = summary["axes"][0], (summary["axes"][1] if len(summary["axes"]) > 1 else None)
     where, log = positions(first["values"])
@@ -92,11 +95,11 @@ def claim_row(axes_pair, summary: dict, index: int, group) -> list:
         for variant, key in ((claim["reference"], "correct"), ("broken", "broken")):
             centre, half = np.array([mean_interval(e[key]) for e in c]).T
             values_ax.errorbar(offset(x, 2 * j + (key == "broken"), 2 * len(lines), log), centre, yerr=half,
-                               fmt=marker, ls=ls, ms=3.5, lw=0.8, capsize=2,
-                               color=color(variant, [claim["reference"], "broken"]))
+                               fmt=marker, ls=ls, ms=3.5, lw=0.8, capsize=2, color=color(variant, spec.variants))
     margin = claim["margin"]
+    bounds = boundaries(spec, claim)
     effect_ax.axhline(0, color="k", lw=0.7)
-    for m in rule_margins(claim):
+    for m in bounds or ():
         effect_ax.axhline(m, color="k", lw=0.7, ls="--")
     extent = np.nanmax([abs(v) for p in points for v in (*p["claims"][index]["ci"], p["claims"][index]["mean"])
                         if np.isfinite(v)] + [margin])
@@ -105,7 +108,8 @@ def claim_row(axes_pair, summary: dict, index: int, group) -> list:
     what = in_units(config, claim["unit"])
     tag = f" [{second['key'].split('.')[-1]} {group}]" if group is not None else ""
     effect_ax.set_ylabel(wrap(f"effect ({what}; + = claimed)", 30))
-    effect_ax.set_title(wrap(f"{claim['says']}{tag}: effect, {CONFIDENCE:.0%} interval", 44))
+    unknown = f" ({margin_text(bounds)})" if not bounds else ""
+    effect_ax.set_title(wrap(f"{claim['says']}{tag}: effect, {CONFIDENCE:.0%} interval{unknown}", 44))
     values_ax.set_ylabel(wrap(f"{metric_name(claim['metric'])} ({what})", 30))
     values_ax.set_title(wrap(f"{claim['reference']} and broken{tag}: mean, {CONFIDENCE:.0%} interval", 40))
     labels, under = broken_settings(summary, first)
@@ -138,23 +142,25 @@ def exact_note(summary: dict, points: list, index: int) -> str:
 
 
 @style.styled
-def study_figure(summary: dict):
+def study_figure(summary: dict, spec):
+    """A study's figure from its summary (read_summary) and its mistake's catalogue entry `spec` (the rules that
+    decided its claims, and the variants they compare)."""
     points = [p for p in summary["points"] if "claims" in p]
     claims = [i for i, c in enumerate(points[0]["claims"]) if c["kind"] == "statistical"]
     rows = [(i, g) for i in claims for g in unit_groups(summary)]
     fig, grid = style.figure(DOUBLE, 1.0 + 2.7 * max(len(rows), 1), max(len(rows), 1), 2)
     handles = {}
     for axes_pair, (index, group) in zip(grid, rows):
-        for h in claim_row(axes_pair, summary, index, group):
+        for h in claim_row(axes_pair, summary, spec, index, group):
             handles.setdefault(h.get_label(), h)
     if not rows:
         for ax in grid.flat:
             ax.remove()
     grouped = unit_groups(summary) != [None]  # each row is one value of the second axis: its lines need no key
     legend = [h for h in handles.values() if h.get_label() != "effect" and not grouped]
-    reference = points[0]["claims"][claims[0]]["reference"] if claims else "correct"
-    legend += [plt.Line2D([], [], color=color(v, [reference, "broken"]), marker="o", ls="", label=v)
-               for v in (reference, "broken")]
+    references = dict.fromkeys(points[0]["claims"][i]["reference"] for i in claims) or {"correct": None}
+    legend += [plt.Line2D([], [], color=color(v, spec.variants), marker="o", ls="", label=v)
+               for v in (*references, "broken")]
     outcomes = sorted({p["claims"][i]["outcome"] for p in points for i in claims})
     legend += [plt.Line2D([], [], ls="", marker="o", color=OUTCOME_COLORS[o], mec="k", mew=0.5, label=o)
                for o in outcomes]
@@ -166,6 +172,23 @@ def study_figure(summary: dict):
     return fig
 
 
-def write_study_figure(directory) -> list[Path]:
+def read_summary(directory) -> dict:
+    """A study's study.json, each claim with the description of the rule that decided it: a summary written before
+    the rule was kept with its claims gets it from its point's own run (its verdict.json), where that is there."""
     directory = Path(directory)
-    return style.save(study_figure(json.loads((directory / "study.json").read_text())), directory, "study")
+    summary = json.loads((directory / "study.json").read_text())
+    for point in summary["points"]:
+        run = directory / point.get("run", "")
+        if "claims" not in point or all("rule" in c for c in point["claims"]) or not (run / layout.VERDICT).exists():
+            continue
+        recorded = {(c["says"], c.get("reference")): c.get("rule") for c in layout.read(run, layout.VERDICT)["claims"]}
+        for claim in point["claims"]:
+            if "rule" not in claim and recorded.get((claim["says"], claim.get("reference"))):
+                claim["rule"] = recorded[(claim["says"], claim.get("reference"))]
+    return summary
+
+
+def write_study_figure(spec, directory) -> list[Path]:
+    """The figure of a study of `spec` (its mistake's catalogue entry) from its directory's study.json."""
+    directory = Path(directory)
+    return style.save(study_figure(read_summary(directory), spec), directory, "study")

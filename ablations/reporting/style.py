@@ -25,7 +25,9 @@ DPI = 300
 # variants ("fixes") green, purple and orange, in every figure.
 VARIANT_COLORS = {"correct": "#0072B2", "broken": "#D55E00"}
 FIX_COLORS = ("#009E73", "#CC79A7", "#E69F00")
-LINE_COLORS = ("#000000", "#56B4E9", "#E69F00", "#CC79A7")  # a study's lines, one per value of its second axis
+# A study's lines, one per value of its second axis: greys, told apart by their line style and marker, so that no
+# line is mistaken for a variant's colour (the blue of "correct" beside a sky blue, say).
+LINE_COLORS = ("#000000", "#6e6e6e", "#9a9a9a", "#4a4a4a")
 LINE_STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D")
 FLOOR_COLOR = "0.35"

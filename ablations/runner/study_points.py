@@ -120,7 +120,7 @@ def finding(points: list[dict]) -> str:
                       for i, claim in enumerate(done[0]["claims"]))
 
 
-def write_summary(study, axes, points: list[dict], directory: Path, write_study_figure) -> Path:
+def write_summary(spec, study, axes, points: list[dict], directory: Path, write_study_figure) -> Path:
     summary = {"study": study.name, "mistake": study.mistake, "question": study.question,
                "axes": [{"key": a.key, "values": list(a.values)} for a in axes], "overrides": list(study.overrides),
                "finding": finding(points), "seconds": sum(p.get("seconds") or 0 for p in points), "points": points}
@@ -129,7 +129,7 @@ def write_summary(study, axes, points: list[dict], directory: Path, write_study_
     partial.write_text(json.dumps(summary, indent=1))
     os.replace(partial, path)  # a kill mid-write leaves the previous study.json whole
     if any("claims" in p for p in points):
-        write_study_figure(directory)
+        write_study_figure(spec, directory)
     return path
 
 
@@ -166,7 +166,8 @@ def reuse_training(earlier: list[tuple[dict, dict]], resolved: dict) -> None:
 def run_study(spec, study, axes: tuple, configs: list[tuple[dict, dict]], write_figures,
               write_study_figure) -> Path | None:
     """Every point in turn (a finished point is reused), then its summary and figure; None for a dry run.
-    write_figures (catalogue entry, run directory) and write_study_figure (study directory) draw the figures."""
+    write_figures (catalogue entry, run directory) and write_study_figure (catalogue entry, study directory) draw the
+    figures."""
     if configs[0][1]["dry_run"]:
         for at, resolved in configs:
             print(f"dry run: {study.name} ({label(at)}) seeds={resolved['seeds']} steps={resolved['steps']} -> "
@@ -183,6 +184,6 @@ def run_study(spec, study, axes: tuple, configs: list[tuple[dict, dict]], write_
         resolved["wandb"]["usable_mode"] = mode
         reuse_training(configs[:i], resolved)
         points.append(point_summary(at, resolved, run_guarded(spec, resolved, True, write_figures)))
-        write_summary(study, axes, points, directory, write_study_figure)
+        write_summary(spec, study, axes, points, directory, write_study_figure)
     print(f"study {study.name}: {finding(points)}\n   {directory / 'study.json'}")
     return directory / "study.json"

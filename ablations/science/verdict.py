@@ -9,7 +9,7 @@ import math
 import warnings
 
 from ablations.science import firmness, measures
-from ablations.science.rules import CONFIDENCE, HOLDS, MAX_SEEDS, NOT_MEASURED, ConvergedShare
+from ablations.science.rules import CONFIDENCE, HOLDS, MAX_SEEDS, NOT_MEASURED, ConvergedShare, Effect, NoGain
 
 # One mark per outcome wherever a verdict is printed or written. The mark says whether the claim holds: an exact
 # claim that holds shares "reproduced"'s mark, one that fails shares "no effect"'s.
@@ -155,20 +155,66 @@ def fragile_note(c: dict) -> str:
         if c["outcome"] == "inconclusive" else f"; fragile: {firm['distance_se']:.2g} SE from its boundary"
 
 
+def at_margin(rule, c: dict):
+    """A statistical rule at the margin a recorded claim was decided with (the catalogue's may have moved since)."""
+    return dataclasses.replace(rule, margin=c["margin"]) if "margin" in c and hasattr(rule, "margin") else rule
+
+
+def rule_of(spec, c: dict):
+    """The catalogue rule that decided a recorded claim of `spec` (its catalogue entry): the rule of the catalogue
+    claim that says what it says, or, for a claim the catalogue has since reworded, the rule (against the same
+    reference where several fit) whose description, at the claim's recorded margin, is the one recorded with it;
+    None where the catalogue no longer has such a rule."""
+    rule = next((claim.rule for claim in spec.claims if claim.says == c["says"]), None)
+    if rule is not None or "rule" not in c:
+        return rule
+    described = [claim for claim in spec.claims if at_margin(claim.rule, c).describe() == c["rule"]]
+    found = [claim for claim in described if claim.reference == c.get("reference")] or described
+    return found[0].rule if found else None
+
+
+def recorded_rule(c: dict):
+    """The statistical rule a claim's recorded description names, rebuilt from its recorded metric, margin and unit
+    (for a claim whose rule the catalogue no longer has); None where no statistical rule describes itself so."""
+    if not all(k in c for k in ("rule", "metric", "margin", "unit")):
+        return None
+    metric, margin, unit = c["metric"], c["margin"], c["unit"]
+    candidates = (Effect(metric, margin, unit, True), Effect(metric, margin, unit, False), NoGain(metric, margin, unit))
+    return next((rule for rule in candidates if rule.describe() == c["rule"]), None)
+
+
+def decided_by(spec, c: dict):
+    """The rule that decided a recorded claim: its catalogue rule (rule_of), or, where the catalogue no longer has
+    it, the rule its recorded description names (recorded_rule); None where neither is known."""
+    return rule_of(spec, c) or recorded_rule(c)
+
+
+def boundaries(spec, c: dict) -> tuple[float, ...] | None:
+    """The decision boundaries of the rule that decided a statistical claim (decided_by), at its recorded margin, on
+    the claimed-positive scale of its effect, in its unit, from the rule's own `regions()`: an `Effect` decides
+    against -m and +m, a `NoGain` only against -m (a gain beyond m). None where the rule is not known or is not
+    statistical."""
+    rule = decided_by(spec, c)
+    if rule is None or not hasattr(rule, "regions"):
+        return None
+    ends = {end for region in at_margin(rule, c).regions() for end in (region.above, region.below) if end is not None}
+    return tuple(sorted(ends))
+
+
 def firmness_of(spec, c: dict) -> dict | None:
     """How firmly a claim is decided (ablations.science.firmness): as recorded with it, or, for a verdict written
-    before firmness was recorded, from its catalogue rule on the same recorded numbers; None for a claim the
-    catalogue no longer makes (its rule is not known)."""
+    before firmness was recorded, from its catalogue rule (rule_of) on the same recorded numbers; None for a claim
+    whose rule the catalogue no longer has."""
     if "firmness" in c or c["kind"] not in ("statistical", "share"):
         return c.get("firmness")
     if c["kind"] == "share":
         return firmness.share(tuple(c["discordant"]), 1 - CONFIDENCE)
     if "variant diverged at step" in c.get("why", ""):  # decided inconclusive whatever the interval says
         return None
-    rule = next((claim.rule for claim in spec.claims if claim.says == c["says"]), None)
+    rule = rule_of(spec, c)
     if rule is None:
         return None
-    return firmness.statistical(c, dataclasses.replace(rule, margin=c["margin"]).regions(), CONFIDENCE)
+    return firmness.statistical(c, at_margin(rule, c).regions(), CONFIDENCE)
 
 
 def seeds_note(c: dict) -> str:
