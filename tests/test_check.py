@@ -13,10 +13,12 @@ import types
 from pathlib import Path
 
 import flax.linen as nn
+import numpy as np
 import pytest
 
 from ablations import catalogue, check
-from ablations.audit import calibration
+from ablations.audit import calibration, measurements
+from ablations.audit.context import Context
 from ablations.audit.adapters import from_linen, hf_gpt2, lab_gpt
 from ablations.audit.interface import AuditModel, build, tokenizer_size
 from model import names_of_all
@@ -73,9 +75,13 @@ def test_a_probe_that_raises_is_reported_and_the_others_still_run():
 
 class Block(nn.Module):
     d_model: int
+    post_norm: bool = False
 
     @nn.compact
     def __call__(self, x, allowed):  # x [B, T, D], allowed [B, 1, T, T]
+        if self.post_norm:  # the original transformer's: the norm after the residual add
+            x = nn.LayerNorm()(x + nn.MultiHeadDotProductAttention(num_heads=2)(x, mask=allowed))
+            return nn.LayerNorm()(x + nn.Dense(self.d_model)(nn.gelu(nn.Dense(4 * self.d_model)(x))))
         x = x + nn.MultiHeadDotProductAttention(num_heads=2)(nn.LayerNorm()(x), mask=allowed)
         return x + nn.Dense(self.d_model)(nn.gelu(nn.Dense(4 * self.d_model)(nn.LayerNorm()(x))))
 
@@ -86,6 +92,7 @@ class TinyLM(nn.Module):
     d_model: int
     n_layers: int
     causal: bool = True
+    post_norm: bool = False
 
     @nn.compact
     def __call__(self, tokens, mask):  # [B, T] int32, [B, T] bool -> [B, T, V]
@@ -94,12 +101,12 @@ class TinyLM(nn.Module):
         allowed = nn.combine_masks(nn.make_attention_mask(mask, mask), causal)  # [B, 1, T, T]
         x = embed(tokens)
         for i in range(self.n_layers):
-            x = Block(self.d_model, name=f"block_{i}")(x, allowed)
+            x = Block(self.d_model, self.post_norm, name=f"block_{i}")(x, allowed)
         return embed.attend(nn.LayerNorm()(x))
 
 
-def tiny_lm(vocab_size=64, d_model=16, n_layers=2, seed=0, causal=True):
-    return from_linen(TinyLM(vocab_size, d_model, n_layers, causal), vocab_size, seed=seed)
+def tiny_lm(vocab_size=64, d_model=16, n_layers=2, seed=0, causal=True, post_norm=False):
+    return from_linen(TinyLM(vocab_size, d_model, n_layers, causal, post_norm), vocab_size, seed=seed)
 
 
 @pytest.mark.slow
@@ -111,6 +118,9 @@ def test_a_linen_module_is_audited_and_its_leak_found():
     assert results["narrow_ffn"]["value"] == pytest.approx(4.0) and results["untied_embeddings"]["value"] == 1.0
     [leak] = catalogue.audit(tiny_lm, {"causal": False}, only=("norm_wrong_axis",))
     assert leak["status"] == "detected", leak
+    # the blocks' outputs (block_0, block_1) are captured as the residual stream: a post-norm stack is seen
+    [post_norm] = catalogue.audit(tiny_lm, {"post_norm": True}, only=("post_norm",))
+    assert post_norm["status"] == "detected" and "over 2 block output(s)" in post_norm["why"], post_norm
 
 
 @pytest.mark.slow
@@ -120,6 +130,39 @@ def test_hugging_face_flax_gpt2_is_audited_clear():
     assert not [r for r in results.values() if r["status"] in ("detected", "error")], results
     assert results["position_overflow"]["why"].startswith("raises past max_len=4")  # its causal mask is max_len long
     assert {m for m, r in results.items() if r["status"] == "not applicable"} == {"tiny_vocab"}  # no tokenizer given
+
+
+# ---------------------------------------------------------------- a measurement on toys with a known answer
+
+
+def stream_toy(states):
+    """A factory whose model gives `states(n_layers)` as its residual stream (tokens [4, 16], vocab 8)."""
+    def make(n_layers=1):
+        return AuditModel(forward=None, vocab_size=8, n_params=0, max_len=16,
+                          hidden_states=lambda tokens: states(n_layers))
+    return make
+
+
+def test_stream_scale_spread_reads_zero_for_a_renormalised_stream_and_one_for_random_vectors():
+    rng = np.random.default_rng(0)
+    scales = np.where(np.arange(64) % 2, 3.0, 1.0).reshape(4, 16, 1)  # per-token RMS 1 and 3: std/mean 1/2
+    known = stream_toy(lambda n: [scales * np.ones((4, 16, 8)), *[np.ones((4, 16, 8))] * (n - 1)])
+    renormalised = stream_toy(lambda n: [(h := rng.normal(size=(4, 16, 8))) / np.sqrt((h ** 2).mean(-1, keepdims=True))
+                                         for _ in range(n)])
+    gaussian = stream_toy(lambda n: [rng.normal(size=(4, 16, 512)) for _ in range(n)])
+    detector = catalogue.DETECTORS["post_norm"]
+
+    def measure(factory):
+        return detector.measure(Context(factory, {}, factory()))
+
+    spread = measure(known)  # the largest over blocks: 1/2 · sqrt(2 · 8) = 2 in block 0, 0 in block 1
+    assert spread.value == pytest.approx(2.0) and f"over {measurements.STREAM_DEPTH} block output(s)" in spread.note
+    assert measure(renormalised).value == pytest.approx(0.0, abs=1e-6)  # post-norm: every token at RMS 1
+    assert 0.75 < measure(gaussian).value < 1.25  # random vectors: ~1 at any width
+    assert [catalogue.audit(f, only=("post_norm",))[0]["status"] for f in (renormalised, gaussian)] == [
+        "detected", "clear"]
+    [missing] = catalogue.audit(lambda: AuditModel(forward=None, vocab_size=8, n_params=0), only=("post_norm",))
+    assert missing["status"] == "not applicable" and "AuditModel.hidden_states" in missing["why"], missing
 
 
 # ---------------------------------------------------------------- the command line
@@ -254,13 +297,14 @@ def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
 
 
 def test_calibration_margin_is_the_nearer_side_and_the_table_flags_cross_detections():
-    post_norm = catalogue.DETECTORS["post_norm"]  # fires above 5
+    post_norm = catalogue.DETECTORS["post_norm"]  # fires below 0.06
     row = lambda model, value, status: {"model": model, "mistake": "post_norm", "value": value, "status": status,
                                         "d_model": 16, "dtype": "float32", "seed": 0, "why": ""}
-    correct = [row("correct", 1.0, "clear"), row("correct", 1.33, "clear")]
-    broken = [row("post_norm", 25.0, "detected"), row("post_norm", 19.9, "detected")]
-    assert calibration.margin(post_norm, correct, broken) == "x3.76"  # 5 / 1.33 < 19.9 / 5
-    assert calibration.margin(post_norm, correct, [row("post_norm", 10.0, "detected")]) == "x2"  # 10 / 5 < 5 / 1.33
-    text = calibration.table(correct + broken + [row("no_residual", 6.0, "detected")], catalogue.DETECTORS)
-    assert "| 1 | post_norm | 1 .. 1.33 | 19.9 .. 25 | > 5 | x3.76 | clear 2 / detected 2 | 6 .. 6 |" in text
+    correct = [row("correct", 1.0, "clear"), row("correct", 0.849, "clear")]
+    broken = [row("post_norm", 0.0036, "detected"), row("post_norm", 0.0041, "detected")]
+    assert calibration.margin(post_norm, correct, broken) == "x14.2"  # 0.849 / 0.06 < 0.06 / 0.0041
+    assert calibration.margin(post_norm, correct, [row("post_norm", 0.03, "detected")]) == "x2"  # 0.06 / 0.03
+    text = calibration.table(correct + broken + [row("no_residual", 0.01, "detected")], catalogue.DETECTORS)
+    assert "| 1 | post_norm | 0.849 .. 1 | 0.0036 .. 0.0041 | < 0.06 | x14.2 | clear 2 / detected 2 | 0.01 .. 0.01 |" \
+        in text
     assert "no_residual -> post_norm" in text

@@ -1,10 +1,11 @@
 """The audit on the zoo (tests/zoo): models written apart from the lab's GPT, in other conventions, each audited
 correct and with each of the 11 mistakes planted alone (d_model 32, seed 0), through ablations.catalogue.audit.
 
-What is asserted: the correct model is clear on all 11 detectors (it offers every hook: params and loss, blocks,
-generate, tokenizer, max_len, so none is "not applicable"); each mutant is detected by its own detector, except
-where the audit is known to miss it off the lab's calibration (strict xfail, the reading in the reason); and no
-other detector fires on a mutant unless the mistake really does what that detector measures (CONSEQUENCES).
+What is asserted: the correct model is clear on all 11 detectors (it offers every hook: params and loss,
+hidden_states, generate, tokenizer, max_len, so none is "not applicable"); each mutant is detected by its own
+detector, except where the audit is known to miss it off the lab's calibration (MISSED: strict xfail, the reading
+in the reason); and no other detector fires on a mutant unless the mistake really does what that detector measures
+(CONSEQUENCES).
 The readings are tabled in docs/auditing-a-model.md, "The zoo". 40-60 s on 2 cores: 12 audits, the mutants whose
 mistake lies outside the forward pass reuse the correct model's compiled functions."""
 import functools
@@ -18,17 +19,14 @@ from zoo import pure_jax_gpt
 pytestmark = pytest.mark.slow  # audits 12 models
 
 SETTINGS = {"d_model": 32, "seed": 0}  # no_residual is detected here on a thin margin, and missed at d_model 16
-# mutants the audit misses, with why (a strict xfail: a fix of the detector makes these tests fail until updated)
-MISSED = {
-    "post_norm": "issue 24: post-norm missed off the lab's calibration: gradient_flatness reads 1.12 (last/first "
-                 "block gradient norm 1.12 at 2 blocks) against > 5 on the bias-free pure-JAX GPT, where the lab's "
-                 "post-norm GPT reads 19.9-25.2, almost all of it the gradient of block 0's attention output bias",
-}
+# mutants the audit misses, with why (a strict xfail: a fix of the detector makes these tests fail until updated);
+# none at present
+MISSED: dict[str, str] = {}
 # detectors that fire on another mistake's model because that mistake really does what they measure: statistics
 # over the sequence axis leak across positions, so left padding and one-token cached decoding change the logits
 CONSEQUENCES = {"norm_wrong_axis": {"padding_mask", "stale_kv_cache"}}
-# detectors that cannot measure a mutant, and why: an objective through argmax has zero gradient, no ratio
-BLINDED = {"argmax_gradient": {"post_norm"}}
+# detectors that cannot measure a mutant, and why (none at present)
+BLINDED: dict[str, set] = {}
 
 
 @functools.cache

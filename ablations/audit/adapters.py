@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -22,7 +23,7 @@ from ablations.runner import memory
 from ablations.runner.schema import DataSection
 from model import GPT, GPTConfig, Mistakes, generate, n_params, next_token_loss
 
-BLOCK_NAME = re.compile(r"^(?:block|blocks|layer|layers|h)_?(\d+)$")  # top-level names of per-block parameters
+BLOCK_NAME = re.compile(r"^(?:block|blocks|layer|layers|h)_?(\d+)$")  # top-level names of the blocks
 
 
 def all_real(tokens, pad_mask):
@@ -35,11 +36,22 @@ def next_token_cross_entropy(logits, tokens):
     return optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], tokens[:, 1:]).mean()
 
 
-def numbered_blocks(tree) -> list:
-    """Per-block subtrees of a Flax parameter tree, input to output: top-level names like block_3, layers_3, h_3."""
-    top = tree.get("params", tree)
-    found = sorted((int(m.group(1)), name) for name in top if (m := BLOCK_NAME.match(name)))
-    return [top[name] for _, name in found]
+def is_numbered_block(module: nn.Module, method: str) -> bool:
+    """A capture_intermediates filter: the __call__ of a top-level submodule named like block_3, layers_3, h_3."""
+    return method == "__call__" and len(module.path) == 1 and BLOCK_NAME.match(module.path[0]) is not None
+
+
+def numbered_block_outputs(module: nn.Module) -> Callable:
+    """(params, tokens [B, T], mask [B, T]) -> the output of each numbered block (is_numbered_block), input to
+    output, through Flax's capture_intermediates; a block that returns a tuple (x, cache) gives its first element.
+    A model whose blocks have other names, or sit in an nn.scan, gives none."""
+    def outputs(params, tokens, mask):
+        _, state = module.apply(params, tokens, mask, capture_intermediates=is_numbered_block,
+                                mutable=["intermediates"])
+        captured = state.get("intermediates", {})
+        found = sorted((int(BLOCK_NAME.match(name).group(1)), name) for name in captured)
+        return [jax.tree.leaves(call)[0] for _, name in found for call in captured[name]["__call__"]]
+    return outputs
 
 
 # ---------------------------------------------------------------- (a) the lab's GPT
@@ -49,6 +61,14 @@ def numbered_blocks(tree) -> list:
 def lab_forward(cfg: GPTConfig):
     """(params, tokens [B, T], pad_mask [B, T]) -> logits [B, T, V]: model.make_forward, compiled for an audit."""
     return jit(GPT(cfg).apply)
+
+
+@functools.cache
+def lab_hidden_states(cfg: GPTConfig):
+    """(params, tokens [B, T]) -> each block's output [B, T, D], input to output (numbered_block_outputs: the lab's
+    blocks are block_0, block_1, ...), compiled for an audit."""
+    outputs = numbered_block_outputs(GPT(cfg))
+    return jit(lambda params, tokens: outputs(params, tokens, jnp.ones(tokens.shape, bool)))
 
 
 # model.generate's own function (jax.jit keeps it as __wrapped__), compiled for an audit (audit.FAST_COMPILE)
@@ -93,7 +113,7 @@ def lab_gpt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
         loss=lab_objective(cfg, switches.argmax_gradient),
         generate=lambda prompts, mask, n_new, use_cache: lab_generate(
             cfg, params, jnp.asarray(prompts), jnp.asarray(mask), n_new, use_cache=use_cache),
-        blocks=lambda tree: [tree["params"][f"block_{i}"] for i in range(n_layers)],
+        hidden_states=functools.partial(lab_hidden_states(cfg), params),
         tokenizer=tokenizer_for(DataSection.tiny_vocab_size if switches.tiny_vocab else vocab_size),  # Mistake 10
         max_len=max_len)
 
@@ -102,22 +122,24 @@ def lab_gpt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
 
 
 def from_linen(module: nn.Module, vocab_size: int, *, seed: int = 0, loss=next_token_cross_entropy,
-               blocks=numbered_blocks, tokenizer=None, max_len: int | None = None, generate=None) -> AuditModel:
+               hidden_states=None, tokenizer=None, max_len: int | None = None, generate=None) -> AuditModel:
     """Wrap a linen module whose `__call__(tokens [B, T] int32, mask [B, T] bool) -> logits [B, T, V]`.
 
     loss: (logits [B, T, V], tokens [B, T]) -> scalar, the objective you train with (default: next-token
-    cross-entropy). blocks: parameter tree -> per-block subtrees, input to output (default: top-level names
-    block_0, layers_0, h_0, ...). max_len: the training length (the size of a learned position table).
-    generate: see AuditModel (a module has no standard cache interface, so the cache detector is "not
-    applicable" without one)."""
+    cross-entropy). hidden_states: (params, tokens [B, T], mask [B, T]) -> the residual stream after each block
+    (default: the outputs of the top-level submodules named block_0, layers_0, h_0, ..., numbered_block_outputs;
+    none found: the post-norm detector is not applicable). max_len: the training length (the size of a learned
+    position table). generate: see AuditModel (a module has no standard cache interface, so the cache detector
+    is "not applicable" without one)."""
     tokens = jnp.zeros((1, 2), jnp.int32)
     params = module.init(jax.random.key(seed), tokens, jnp.ones(tokens.shape, bool))
-    apply = jit(module.apply)
+    apply, states = jit(module.apply), jit(hidden_states or numbered_block_outputs(module))
     return AuditModel(
         forward=lambda t, mask: apply(params, jnp.asarray(t), all_real(t, mask)).astype(jnp.float32),
         vocab_size=vocab_size, n_params=n_params(params), params=params,
         loss=lambda p, t: loss(module.apply(p, t, jnp.ones(t.shape, bool)).astype(jnp.float32), t),
-        generate=generate, blocks=blocks, tokenizer=tokenizer, max_len=max_len)
+        generate=generate, hidden_states=lambda t: states(params, jnp.asarray(t), all_real(t, None)),
+        tokenizer=tokenizer, max_len=max_len)
 
 
 # ---------------------------------------------------------------- (c) Hugging Face Flax GPT-2 (extra: hf)
@@ -134,17 +156,23 @@ def hf_gpt2(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
     hf = FlaxGPT2LMHeadModel(config, seed=seed, dtype=jnp.dtype(dtype))
     params = {"params": hf.params}
 
-    def logits_of(p, tokens, mask):  # tokens, mask [B, T] -> [B, T, V]
-        positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)  # left padding: count from the first real token
-        return hf.module.apply(p, tokens, mask.astype(jnp.int32), positions, deterministic=True).logits
+    def positions_of(mask):  # left padding: count from the first real token
+        return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
-    compiled = jit(logits_of)
+    def logits_of(p, tokens, mask):  # tokens, mask [B, T] -> [B, T, V]
+        return hf.module.apply(p, tokens, mask.astype(jnp.int32), positions_of(mask), deterministic=True).logits
+
+    def states_of(p, tokens, mask):  # the stream after blocks 1 .. n-1: HF's last hidden state has ln_f applied
+        return hf.module.apply(p, tokens, mask.astype(jnp.int32), positions_of(mask), deterministic=True,
+                               output_hidden_states=True).hidden_states[1:-1]
+
+    compiled, compiled_states = jit(logits_of), jit(states_of)
     return AuditModel(
         forward=lambda t, mask: compiled(params, jnp.asarray(t), all_real(t, mask)).astype(jnp.float32),
         vocab_size=vocab_size, n_params=n_params(params), params=params,
         loss=lambda p, t: next_token_cross_entropy(logits_of(p, t, jnp.ones(t.shape, bool)).astype(jnp.float32), t),
         generate=functools.partial(hf_generate, hf, compiled, params),
-        blocks=lambda tree: [tree["params"]["transformer"]["h"][str(i)] for i in range(n_layers)],
+        hidden_states=lambda t: compiled_states(params, jnp.asarray(t), all_real(t, None)),
         max_len=max_len)
 
 

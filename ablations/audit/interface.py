@@ -26,8 +26,9 @@ class AuditModel:
         the logits that chose them [B, n_new, V]): greedy decoding with the KV cache (use_cache=True) or by
         recomputing the whole prefix at every step, as ablations.science.probes.LanguageModel. The audit decodes with
         the cache and recomputes with forward (None: the cache detector is not applicable).
-    blocks: params-shaped tree -> the per-block subtrees, input to output (None: the post-norm
-        detector is not applicable).
+    hidden_states: (tokens [B, T] int32) -> sequence of [B, T, D] arrays: the residual stream after each block,
+        input to output, before any final norm (all tokens real, as forward(tokens, None)). The post-norm
+        detector reads whether every block leaves each token's stream at one scale (None: not applicable).
     tokenizer: has encode(text) -> ids and unk_id (None: the vocabulary detector is not applicable). Every token
         id it emits must be < vocab_size: a tokenizer that states more tokens (the largest of its `vocab_size`,
         `get_vocab_size()` and `len()`) than the model has is refused (`build`).
@@ -40,7 +41,7 @@ class AuditModel:
     params: Any = None
     loss: Callable | None = None
     generate: Callable | None = None
-    blocks: Callable | None = None
+    hidden_states: Callable | None = None
     tokenizer: Any = None
     max_len: int | None = None
 

@@ -16,28 +16,34 @@ from ablations.science import probes
 from data import load_text, unk_rate
 
 SHALLOW, DEEP = 1, 8  # depths whose logit scales mistake 6 compares
-GRADIENT_DEPTH = 2  # mistake 1's depth: correct <= 1.33 at 2 blocks but up to 3.12 at 8 (pre-norm's first block
-#   sees the small raw embeddings), post-norm >= 20 at both
+STREAM_DEPTH = 2  # mistake 1's depth (post-norm reads ~0 at any depth; 2 blocks compile fast and share the model
+#   that mistake 3 builds)
 POSITION_MAX_LEN = 4  # mistake 7 asks for this short a table (when the factory takes max_len): fewer keys, louder swaps
 TEXT_SAMPLE = 20_000  # characters of the embedded Shakespeare text read by the <unk> measurement (from its middle)
 
 
-def gradient_flatness(ctx: Context) -> Reading:
-    """Mistake 1: a pre-norm stack's per-block gradients are about equal at initialisation; a post-norm one's
-    are not (Xiong et al. 2020: they grow towards the output; with small embeddings the first block's, whose
-    norm rescales them, are the large ones). Value: max(r, 1/r), r = |grad| of the last block / of the first,
-    at depth GRADIENT_DEPTH (the user's model when the factory takes no n_layers)."""
-    model = ctx.variant(n_layers=GRADIENT_DEPTH) if accepts(ctx.factory, "n_layers") else ctx.model
-    if model.blocks is None:
-        raise NotApplicable("the model names no per-block parameter groups (AuditModel.blocks)")
-    _, grads = loss_and_gradient(model, random_tokens(model))
-    norms = [float(optax.tree.norm(block)) for block in model.blocks(grads)]
-    if len(norms) < 2:
-        raise NotApplicable(f"the model lists {len(norms)} block(s); the ratio needs two")
-    if not (norms[0] > 0 and norms[-1] > 0):
-        raise NotApplicable("a block's gradient is zero, so their ratio is undefined (see argmax_gradient)")
-    ratio = norms[-1] / norms[0]
-    return Reading(max(ratio, 1 / ratio), f"last/first block gradient norm {ratio:.3g} over {len(norms)} blocks")
+def stream_scale_spread(ctx: Context) -> Reading:
+    """Mistake 1: a post-norm block ends with a norm, so at initialisation (gain 1, or any gain shared by the
+    features) every token leaves every block at the same RMS: their spread is zero up to rounding. A pre-norm
+    stream, the embedding plus the block outputs, is never normalised: each token's RMS is its own, spread as the
+    length of a random vector. Value: the largest over blocks of std/mean of the per-token RMS of the block's
+    output (AuditModel.hidden_states, B·T tokens), times sqrt(2·D): a vector of D independent Gaussian features
+    has an RMS whose std/mean is about 1/sqrt(2·D), so ~1 reads "spread as random vectors" at any width. At depth
+    STREAM_DEPTH (the user's model when the factory takes no n_layers)."""
+    model = ctx.variant(n_layers=STREAM_DEPTH) if accepts(ctx.factory, "n_layers") else ctx.model
+    if model.hidden_states is None:
+        raise NotApplicable("the model gives no residual stream (AuditModel.hidden_states)")
+    states = [np.asarray(state, np.float64) for state in model.hidden_states(random_tokens(model))]
+    if not states:
+        raise NotApplicable("the model gives no block's output (AuditModel.hidden_states is empty)")
+    spreads = []
+    for state in states:  # [B, T, D]
+        rms = np.sqrt(np.mean(np.square(state), axis=-1)).ravel()  # one per token
+        if not rms.mean() > 0:
+            raise NotApplicable("a block's output is zero for every token: no scale to compare")
+        spreads.append(float(rms.std() / rms.mean() * math.sqrt(2 * state.shape[-1])))
+    return Reading(max(spreads), f"largest spread of the per-token RMS over {len(states)} block output(s) "
+                                 "(std/mean x sqrt(2d); random vectors read ~1)")
 
 
 def own_token_say(ctx: Context) -> Reading:

@@ -18,8 +18,10 @@ MISTAKE = Mistake(
                 "trains well without warmup and faster"),
     ),
     settings={"model.n_layers": 8, "train.lr": 3e-3, "train.warmup": 0}, lr_grid=DEEP_LR_GRID,
-    # block gradient ratio at the measurement's depth: correct 1.0..1.33, post-norm 19.9..25.2
-    detector=Detector(measurements.gradient_flatness, 5.0, fires_above=True, calibrated=(1.33, 19.9)),
+    # spread of the per-token RMS after each block (x sqrt(2d): 1 = as spread as random vectors): a post-norm
+    # block ends with a norm, so every token leaves it at one RMS and the spread is rounding (<= 0.0041, bfloat16);
+    # a pre-norm stream is never normalised, its tokens' RMS spread as random vectors' do (correct >= 0.849)
+    detector=Detector(measurements.stream_scale_spread, 0.06, fires_above=False, calibrated=(0.849, 0.0041)),
     studies=(
         Study("post_norm_depth_warmup",
               "Does post-norm need warmup, and from what depth (Xiong et al. 2020 say it does)?",

@@ -167,23 +167,36 @@ def logits_of(params, x, spec: Spec):
     return x @ unembed
 
 
-def run(params, tokens, mask, spec: Spec):
-    """tokens [B, T] int32, mask [B, T] bool (True = real token; left padding) -> (logits [B, T, V], per block
-    (keys, values) [B, T, G, K])."""
+def stream(params, tokens, mask, spec: Spec):
+    """tokens [B, T] int32, mask [B, T] bool (True = real token; left padding) -> (the residual stream after each
+    block [B, T, D], per block (keys, values) [B, T, G, K])."""
     check_length(tokens.shape[1], spec)
     positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)  # each row counts from its first real token
     causal = jnp.tril(jnp.ones((tokens.shape[1],) * 2, bool))
     allowed = causal[None] & visible_keys(mask, spec)[:, None, :]  # [B, T, S]
-    x, kept = embed(params, tokens, positions), []
+    x, states, kept = embed(params, tokens, positions), [], []
     for p in params["blocks"]:
         x, kv = block(p, x, allowed, spec)
+        states.append(x)
         kept.append(kv)
-    return logits_of(params, x, spec), kept
+    return states, kept
+
+
+def run(params, tokens, mask, spec: Spec):
+    """-> (logits [B, T, V], per block (keys, values)): see stream."""
+    states, kept = stream(params, tokens, mask, spec)
+    return logits_of(params, states[-1], spec), kept
 
 
 @jit
 def forward(params, tokens, mask, spec: Spec):
     return run(params, tokens, mask, spec)[0]
+
+
+@jit
+def hidden_states(params, tokens, spec: Spec):
+    """tokens [B, T] -> the residual stream after each block [B, T, D], before the final norm."""
+    return stream(params, tokens, jnp.ones(tokens.shape, bool), spec)[0]
 
 
 @jit
@@ -295,6 +308,6 @@ def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_kv_head
         loss=objective(spec.only(FORWARD_MISTAKES | {"argmax_gradient"})),
         generate=lambda prompts, mask, n_new, use_cache: generate(
             params, spec.only(FORWARD_MISTAKES | {"stale_kv_cache"}), prompts, mask, n_new, use_cache),
-        blocks=lambda tree: list(tree["blocks"]),
+        hidden_states=lambda tokens: hidden_states(params, jnp.asarray(tokens, jnp.int32), forward_spec),
         tokenizer=tokenizer(known),
         max_len=max_len)
