@@ -76,17 +76,18 @@ def paired(correct, broken, sign: float = 1.0) -> dict:
     return {**out, "ci": [float(interval.low), float(interval.high)], "p": float(test.pvalue)}
 
 
+SEED_COUNTS = np.arange(2, MAX_SEEDS + 1)  # the n seeds_needed tries, with their quantile sums, computed once
+NEEDED_QUANTILES = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, SEED_COUNTS - 1) + stats.t.ppf(POWER, SEED_COUNTS - 1)
+
+
 def seeds_needed(mean: float, std: float, distance: float) -> int | None:
     """Smallest n whose interval would likely (with probability POWER) clear `distance` on the side the
     measured mean points to, if mean and spread stay as measured: (t_{1-a/2} + t_{power})·std/sqrt(n) < distance.
     None: more than MAX_SEEDS (or the mean sits on a decision boundary)."""
     if not (np.isfinite(mean) and np.isfinite(std)) or distance <= 0:
         return None
-    for n in range(2, MAX_SEEDS + 1):
-        quantiles = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, n - 1) + stats.t.ppf(POWER, n - 1)
-        if quantiles * std / math.sqrt(n) < distance:
-            return n
-    return None
+    cleared = np.flatnonzero(NEEDED_QUANTILES * std / np.sqrt(SEED_COUNTS) < distance)
+    return int(SEED_COUNTS[cleared[0]]) if cleared.size else None
 
 
 def _statistical(result: dict, regions: tuple[Region, ...], straddles: str, distance: float) -> dict:
