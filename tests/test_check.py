@@ -130,6 +130,14 @@ def test_hugging_face_flax_gpt2_is_audited_clear():
     assert not [r for r in results.values() if r["status"] in ("detected", "error")], results
     assert results["position_overflow"]["why"].startswith("raises past max_len=4")  # its causal mask is max_len long
     assert {m for m, r in results.items() if r["status"] == "not applicable"} == {"tiny_vocab"}  # no tokenizer given
+    assert results["narrow_ffn"]["value"] == 4.0  # c_fc and c_proj, 4d wide, whatever GPT-2's Conv1D layout
+
+
+@pytest.mark.slow
+def test_hugging_face_flax_gpt2_with_a_narrow_ffn_is_detected():
+    pytest.importorskip("transformers", reason="optional extra: pip install -e '.[hf]'")
+    [narrow] = catalogue.audit(hf_gpt2, {"d_model": 16, "n_inner": 16}, only=("narrow_ffn",))
+    assert narrow["status"] == "detected" and narrow["value"] == 1.0, narrow
 
 
 # ---------------------------------------------------------------- a measurement on toys with a known answer
@@ -163,6 +171,111 @@ def test_stream_scale_spread_reads_zero_for_a_renormalised_stream_and_one_for_ra
         "detected", "clear"]
     [missing] = catalogue.audit(lambda: AuditModel(forward=None, vocab_size=8, n_params=0), only=("post_norm",))
     assert missing["status"] == "not applicable" and "AuditModel.hidden_states" in missing["why"], missing
+
+
+def toy_transformer(vocab_size=16, d_model=12, n_layers=1, hidden=48, gated=False, attention=True, causal=True,
+                    seed=0):
+    """A pre-RMSNorm transformer in a few lines of jax.numpy: one attention head (or none), an FFN of `hidden` units
+    (GELU, or SwiGLU when gated), tied embeddings; a next-token cross-entropy loss."""
+    import jax
+    import jax.numpy as jnp
+
+    from ablations.audit.adapters import next_token_cross_entropy
+
+    keys = iter(jax.random.split(jax.random.key(seed), 1 + 7 * n_layers))
+
+    def dense(*shape):
+        return jax.random.normal(next(keys), shape) / np.sqrt(shape[0])
+
+    names = {"q": (d_model, d_model), "k": (d_model, d_model), "v": (d_model, d_model), "o": (d_model, d_model),
+             "up": (d_model, hidden), "down": (hidden, d_model), **({"gate": (d_model, hidden)} if gated else {})}
+    params = {"embed": dense(vocab_size, d_model), "blocks": [
+        {name: dense(*shape) for name, shape in names.items() if attention or name not in "qkvo"}
+        for _ in range(n_layers)]}
+
+    def rms(x):
+        return x / jnp.sqrt(jnp.mean(x * x, axis=-1, keepdims=True) + 1e-6)
+
+    def run(p, tokens):  # [B, T] -> [B, T, V]
+        x, t = p["embed"][tokens], tokens.shape[1]
+        allowed = jnp.tril(jnp.ones((t, t), bool)) if causal else jnp.ones((t, t), bool)
+        for b in p["blocks"]:
+            if attention:
+                h = rms(x)
+                scores = jnp.where(allowed, (h @ b["q"]) @ jnp.swapaxes(h @ b["k"], 1, 2) / np.sqrt(d_model), -1e30)
+                x = x + jax.nn.softmax(scores) @ (h @ b["v"]) @ b["o"]
+            h = rms(x)
+            x = x + ((jax.nn.silu(h @ b["gate"]) * (h @ b["up"])) if gated else jax.nn.gelu(h @ b["up"])) @ b["down"]
+        return rms(x) @ p["embed"].T
+
+    forward = jax.jit(run)
+    return AuditModel(forward=lambda tokens, mask: forward(params, jnp.asarray(tokens)), vocab_size=vocab_size,
+                      n_params=0, params=params, max_len=16,
+                      loss=lambda p, tokens: next_token_cross_entropy(run(p, tokens), tokens))
+
+
+FFN_TOYS = {"d_ff = 4d": ({}, 4.0), "d_ff = d": ({"hidden": 12}, 1.0),  # 2·d·d_ff / 2d²
+            "SwiGLU, hidden 8d/3": ({"hidden": 32, "gated": True}, 4.0),  # 3·d·h / 2d² = 1.5 · 32 / 12
+            "SwiGLU, hidden d": ({"hidden": 12, "gated": True}, 1.5)}
+
+
+@pytest.mark.parametrize("toy", FFN_TOYS)
+def test_ffn_width_counts_the_ffns_parameters_past_attentions(toy):
+    overrides, width = FFN_TOYS[toy]
+    reading = measurements.ffn_width(Context(toy_transformer, overrides, toy_transformer(**overrides)))
+    assert reading.value == pytest.approx(width) and "twice the 288 of attention's queries and keys" in reading.note
+
+
+def test_ffn_width_says_why_it_cannot_tell_attention_apart():
+    def why(**overrides):
+        [record] = catalogue.audit(toy_transformer, overrides, only=("narrow_ffn",))
+        assert record["status"] == "not applicable", record
+        return record["why"]
+
+    assert "a leak of the future" in why(causal=False)  # the first token sees the others: no one-token context
+    assert "no parameter a block adds has zero gradient" in why(attention=False)  # no queries or keys
+    [fixed] = catalogue.audit(lambda d_model=12: toy_transformer(d_model=d_model), only=("narrow_ffn",))
+    assert fixed["status"] == "not applicable" and "takes no n_layers" in fixed["why"], fixed
+
+
+def head_toy(head, scale=None, vocab_size=64, d_model=8):
+    """A factory whose stream after its last block is a fixed random table lookup (per-token RMS spread as random
+    vectors'), and whose logits are head(stream); scale: per-token scales the stream is set to (one scale: 1)."""
+    rng = np.random.default_rng(0)
+    table, positions = rng.normal(size=(vocab_size, d_model)), rng.normal(size=(16, d_model))
+    out = rng.normal(size=(d_model, vocab_size))
+
+    def stream(tokens):  # [B, T] -> [B, T, D]
+        x = table[tokens] + 0.5 * positions[: tokens.shape[1]]
+        return x if scale is None else x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True)) * scale
+
+    def make():
+        return AuditModel(forward=lambda tokens, mask: head(stream(np.asarray(tokens))) @ out, vocab_size=vocab_size,
+                          n_params=0, max_len=16, hidden_states=lambda tokens: [stream(np.asarray(tokens))])
+    return make
+
+
+def layer_norm(x):
+    return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6) * 1.5 + 0.1
+
+
+def test_output_fit_reads_whether_the_logits_follow_the_stream_or_the_normalised_stream():
+    rms_norm = lambda x: x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))  # noqa: E731
+    detector = catalogue.DETECTORS["no_final_norm"]
+
+    def measure(factory):
+        return detector.measure(Context(factory, {}, factory()))
+
+    without = measure(head_toy(lambda x: x + 0.3))  # an unembedding with a bias: affine in the stream itself
+    assert without.value < 1e-9 and detector.fires(without.value), without
+    assert measure(head_toy(rms_norm)).value > 1e4 and "each token's RMS" in measure(head_toy(rms_norm)).note
+    assert measure(head_toy(layer_norm)).value > 1e4 and "each token's std" in measure(head_toy(layer_norm)).note
+    # a stream already normalised (post-norm) reaches the output normalised, with or without a final norm
+    normalised = measure(head_toy(lambda x: x, scale=1.0))
+    assert normalised.status == "clear" and normalised.value is None and "at one RMS" in normalised.note
+    # logits of something else than the last hidden state: neither fit, not applicable with why
+    [neither] = catalogue.audit(head_toy(lambda x: np.tanh(3 * x)), only=("no_final_norm",))
+    assert neither["status"] == "not applicable" and "neither of the last hidden state" in neither["why"], neither
 
 
 # ---------------------------------------------------------------- the command line
@@ -294,6 +407,26 @@ def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
 
 
 # ---------------------------------------------------------------- the calibration behind the thresholds
+
+
+def test_the_catalogue_agrees_with_the_committed_calibration():
+    """results/check/calibration.jsonl was measured with each detector's present threshold, every one of its decided
+    readings is the status that threshold gives, and each `calibrated=` pair is its worst correct and mildest broken
+    value (to the 2-3 significant digits the catalogue writes)."""
+    from ablations.calibrate import read_table
+
+    rows = read_table(ROOT / "results" / "check" / "calibration.jsonl")
+    assert {r["mistake"] for r in rows} == set(CALIBRATED)
+    for mistake in CALIBRATED:
+        detector, mine = catalogue.DETECTORS[mistake], [r for r in rows if r["mistake"] == mistake]
+        assert {r["threshold"] for r in mine} == {detector.threshold}, mistake
+        decided = [r for r in mine if r["status"] in ("clear", "detected") and r["value"] is not None]
+        assert all(r["status"] == ("detected" if detector.fires(r["value"]) else "clear") for r in decided), mistake
+        assert all(r["thin_margin"] == detector.thin(r["value"]) for r in decided), mistake
+        correct = [r["value"] for r in decided if r["model"].startswith("correct")]
+        broken = [r["value"] for r in decided if r["model"] == mistake]
+        nearest = ((max(correct), min(broken)) if detector.fires_above else (min(correct), max(broken)))
+        assert detector.calibrated == pytest.approx(nearest, rel=0.01), mistake
 
 
 def test_calibration_margin_is_the_nearer_side_and_the_table_flags_cross_detections():

@@ -1,15 +1,19 @@
 """Factories that turn a model into an `ablations.audit.interface.AuditModel`: the lab's GPT (every mistake can be
-switched on), any Flax linen module with `__call__(tokens, mask)`, and Hugging Face's Flax GPT-2 (optional
-extra `hf`). A factory takes keyword overrides (n_layers, vocab_size, d_model, seed, ...) and returns an
-AuditModel; `python -m ablations.check module.path:factory key=value ...` calls it."""
+switched on), any Flax linen module with `__call__(tokens, mask)`, and Hugging Face's Flax causal LMs (optional
+extra `hf`: `from_hf`, and GPT-2 as `hf_gpt2`). A factory takes keyword overrides (n_layers, vocab_size, d_model,
+seed, ...) and returns an AuditModel; `python -m ablations.check module.path:factory key=value ...` calls it."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import inspect
 import re
+import types
 from collections.abc import Callable
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import optax
@@ -142,58 +146,124 @@ def from_linen(module: nn.Module, vocab_size: int, *, seed: int = 0, loss=next_t
         tokenizer=tokenizer, max_len=max_len)
 
 
-# ---------------------------------------------------------------- (c) Hugging Face Flax GPT-2 (extra: hf)
+# ---------------------------------------------------------------- (c) Hugging Face Flax causal LMs (extra: hf)
 
 
-def hf_gpt2(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers: int = 2, max_len: int = 32,
-            dtype: str = "float32", seed: int = 0) -> AuditModel:
-    """`transformers.FlaxGPT2LMHeadModel` from a randomly initialised `GPT2Config` (nothing is downloaded).
-    Needs `pip install -e ".[hf]"` (transformers 4.x: 5.0 dropped Flax)."""
-    from transformers import FlaxGPT2LMHeadModel, GPT2Config
+def positions_of(mask):
+    """[B, T] bool -> each token's position, counted from its row's first real token (left padding)."""
+    return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
-    config = GPT2Config(vocab_size=vocab_size, n_positions=max_len, n_embd=d_model, n_layer=n_layers,
-                        n_head=n_heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    hf = FlaxGPT2LMHeadModel(config, seed=seed, dtype=jnp.dtype(dtype))
+
+def is_numbered_submodule(module: nn.Module, method: str) -> bool:
+    """A capture_intermediates filter: the __call__ of a submodule named by its index, "0", "1", ... (Hugging Face's
+    Flax models name their blocks so: transformer/h/0, model/layers/0, model/decoder/layers/0)."""
+    return method == "__call__" and module.name is not None and module.name.isdigit()
+
+
+def numbered_outputs(captured: dict) -> list:
+    """Intermediates captured with is_numbered_submodule -> the output of each module of the largest numbered
+    collection (the blocks), in order of their numbers; a block that returns a tuple gives its first element."""
+    flat = traverse_util.flatten_dict(captured)
+    collections: dict = {}
+    for key in flat:
+        if key[-1] == "__call__":
+            collections.setdefault(key[:-2], []).append(key)
+    blocks = sorted(max(collections.values(), key=len), key=lambda key: int(key[-2])) if collections else []
+    return [jax.tree.leaves(flat[key])[0] for key in blocks]
+
+
+def from_hf(hf, vocab_size: int, *, max_len: int | None = None, tokenizer=None, loss=next_token_cross_entropy,
+            attention_mask: Callable | None = None, patch: Callable | None = None,
+            hidden_states: str = "blocks") -> AuditModel:
+    """Wrap a `transformers` Flax causal LM (`FlaxGPT2LMHeadModel`, `FlaxLlamaForCausalLM`, ...; transformers 4.x)
+    built from a config at random initialisation: forward through its module with the mask and, where the module
+    takes them, positions counted from each row's first real token; greedy decoding through Hugging Face's own
+    cache (hf_generate).
+
+    loss: (logits [B, T, V], tokens [B, T]) -> scalar (default: next-token cross-entropy). attention_mask: what
+    the model is told of the padding, mask [B, T] bool -> [B, T] bool (default: the mask itself); positions and
+    the decoder's cache follow it. patch: a Flax method interceptor (`flax.linen.intercept_methods`) active in
+    every call of the model, to change what one of its submodules computes. hidden_states: "blocks", the output of
+    every block (the submodules named "0", "1", ..., captured with Flax's capture_intermediates: the last one before
+    the final norm), or "hf", Hugging Face's `output_hidden_states` less the first (the embeddings) and the last
+    (the last block's output after the final norm), i.e. the outputs of blocks 1 to n-1, which leaves the final-norm
+    detector nothing to read (not applicable)."""
     params = {"params": hf.params}
+    told = attention_mask or (lambda mask: mask)
+    takes_positions = "position_ids" in inspect.signature(hf.module.__call__).parameters
 
-    def positions_of(mask):  # left padding: count from the first real token
-        return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
+    def patched():
+        return nn.intercept_methods(patch) if patch is not None else contextlib.nullcontext()
 
-    def logits_of(p, tokens, mask):  # tokens, mask [B, T] -> [B, T, V]
-        return hf.module.apply(p, tokens, mask.astype(jnp.int32), positions_of(mask), deterministic=True).logits
+    def outputs_of(p, tokens, mask, **kwargs):  # tokens, mask [B, T] -> the module's outputs
+        mask = told(mask)
+        positions = {"position_ids": positions_of(mask)} if takes_positions else {}
+        with patched():
+            return hf.module.apply(p, input_ids=tokens, attention_mask=mask.astype(jnp.int32), deterministic=True,
+                                   **positions, **kwargs)
 
-    def states_of(p, tokens, mask):  # the stream after blocks 1 .. n-1: HF's last hidden state has ln_f applied
-        return hf.module.apply(p, tokens, mask.astype(jnp.int32), positions_of(mask), deterministic=True,
-                               output_hidden_states=True).hidden_states[1:-1]
+    def logits_of(p, tokens, mask):  # [B, T] -> [B, T, V]
+        return outputs_of(p, tokens, mask).logits
 
-    compiled, compiled_states = jit(logits_of), jit(states_of)
+    def states_of(p, tokens, mask):  # -> each block's output [B, T, D], input to output
+        if hidden_states == "hf":  # the stream after blocks 1 .. n-1: HF's last hidden state has the final norm
+            return outputs_of(p, tokens, mask, output_hidden_states=True).hidden_states[1:-1]
+        _, state = outputs_of(p, tokens, mask, capture_intermediates=is_numbered_submodule, mutable=["intermediates"])
+        return numbered_outputs(state["intermediates"])
+
+    def call(p, tokens, kwargs):  # Hugging Face's own call, as its generate makes it -> (logits, the cache)
+        with patched():
+            out = hf(tokens, params=p, **kwargs)
+        return out.logits, out.past_key_values
+
+    def generate(prompts, prompt_mask, n_new, use_cache):
+        with patched():  # (prepare/update_inputs_for_generation may run the model too)
+            return hf_generate(hf, compiled, params, prompts, told(jnp.asarray(prompt_mask, bool)), n_new, use_cache,
+                               call=compiled_call)
+
+    compiled, compiled_states, compiled_call = jit(logits_of), jit(states_of), jit(call)
     return AuditModel(
         forward=lambda t, mask: compiled(params, jnp.asarray(t), all_real(t, mask)).astype(jnp.float32),
         vocab_size=vocab_size, n_params=n_params(params), params=params,
-        loss=lambda p, t: next_token_cross_entropy(logits_of(p, t, jnp.ones(t.shape, bool)).astype(jnp.float32), t),
-        generate=functools.partial(hf_generate, hf, compiled, params),
-        hidden_states=lambda t: compiled_states(params, jnp.asarray(t), all_real(t, None)),
-        max_len=max_len)
+        loss=lambda p, t: loss(logits_of(p, t, jnp.ones(t.shape, bool)).astype(jnp.float32), t),
+        generate=generate, hidden_states=lambda t: compiled_states(params, jnp.asarray(t), all_real(t, None)),
+        tokenizer=tokenizer, max_len=max_len)
 
 
-def hf_generate(hf, logits_of, params, prompts, prompt_mask, n_new: int, use_cache: bool):
+def hf_gpt2(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers: int = 2, max_len: int = 32,
+            dtype: str = "float32", seed: int = 0, n_inner: int | None = None) -> AuditModel:
+    """`transformers.FlaxGPT2LMHeadModel` from a randomly initialised `GPT2Config` (nothing is downloaded); n_inner:
+    the FFN's width (None: 4·d_model, GPT-2's). Needs `pip install -e ".[hf]"` (transformers 4.x: 5.0 dropped
+    Flax). More Hugging Face models, with mistakes planted: tests/zoo/hf_models.py."""
+    from transformers import FlaxGPT2LMHeadModel, GPT2Config
+
+    config = GPT2Config(vocab_size=vocab_size, n_positions=max_len, n_embd=d_model, n_layer=n_layers,
+                        n_head=n_heads, n_inner=n_inner, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    return from_hf(FlaxGPT2LMHeadModel(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len=max_len)
+
+
+def hf_generate(hf, logits_of, params, prompts, prompt_mask, n_new: int, use_cache: bool, call: Callable | None = None):
     """Greedy decoding from left-padded prompts [B, P]: with Hugging Face's own KV cache
     (prepare/update_inputs_for_generation), or recomputing the whole prefix at every step (one compiled
-    [B, P + n_new] forward, read at the step's slot: later slots cannot reach it through a causal mask)."""
+    [B, P + n_new] forward, read at the step's slot: later slots cannot reach it through a causal mask).
+    call: (params, tokens, kwargs) -> (logits, cache) of hf(tokens, params=params, **kwargs), compiled (default:
+    hf's own call, run op by op)."""
+    call = call or (lambda p, t, kwargs: (lambda out: (out.logits, out.past_key_values))(hf(t, params=p, **kwargs)))
     prompts, mask = jnp.asarray(prompts, jnp.int32), jnp.asarray(prompt_mask, bool)
     batch, width = prompts.shape
     tokens = jnp.concatenate([prompts, jnp.zeros((batch, n_new), jnp.int32)], axis=1)  # [B, P + n_new]
     full_mask = jnp.concatenate([mask, jnp.ones((batch, n_new), bool)], axis=1)
     if use_cache:
-        kwargs = hf.prepare_inputs_for_generation(prompts, width + n_new, mask.astype(jnp.int32))
-        out = hf(prompts, params=params["params"], **kwargs)
+        # compiled: Hugging Face builds the empty cache by initialising the whole model, which only its shapes need
+        kwargs = jit(hf.prepare_inputs_for_generation, static_argnums=1)(prompts, width + n_new, mask.astype(jnp.int32))
+        logits, cache = call(params["params"], prompts, kwargs)
     steps = []
     for i in range(n_new):
-        step = out.logits[:, -1] if use_cache else logits_of(params, tokens, full_mask)[:, width - 1 + i]  # [B, V]
+        step = logits[:, -1] if use_cache else logits_of(params, tokens, full_mask)[:, width - 1 + i]  # [B, V]
         steps.append(step)
         chosen = jnp.argmax(step, axis=-1).astype(jnp.int32)
         tokens = tokens.at[:, width + i].set(chosen)
         if use_cache and i + 1 < n_new:
-            kwargs = hf.update_inputs_for_generation(out, kwargs)
-            out = hf(chosen[:, None], params=params["params"], **kwargs)
+            kwargs = hf.update_inputs_for_generation(types.SimpleNamespace(past_key_values=cache), kwargs)
+            logits, cache = call(params["params"], chosen[:, None], kwargs)
     return tokens[:, width:], jnp.stack(steps, axis=1).astype(jnp.float32)

@@ -63,6 +63,17 @@ class Context:
         return np.asarray(self.model.forward(self.inputs.inputs, None))  # [B, T, V]
 
     @functools.cached_property
+    def states(self) -> list[np.ndarray]:
+        """The user's model's residual stream after each block (AuditModel.hidden_states) on the audit's tokens:
+        float64 [B, T, D] each, input to output; NotApplicable without the hook or with an empty one."""
+        if self.model.hidden_states is None:
+            raise NotApplicable("the model gives no residual stream (AuditModel.hidden_states)")
+        states = [np.asarray(state, np.float64) for state in self.model.hidden_states(self.inputs.inputs)]
+        if not states:
+            raise NotApplicable("the model gives no block's output (AuditModel.hidden_states is empty)")
+        return states
+
+    @functools.cached_property
     def context_effect(self) -> float:
         """How much the model's logits depend on context: the largest change of the last position's logits when
         every earlier token is replaced (by another row's), floored at the rounding (rounding_floor): the scale the

@@ -1,25 +1,35 @@
 """One measurement per mistake: what the mistake does to the model's *function*, as one number relative to the
-model itself (how much its logits depend on context, their rounding, its own gradients and parameter counts).
+model itself (how much its logits depend on context, their rounding, its own gradients and parameter counts, the
+residual stream its output layer reads).
 Each takes the audit's Context and returns a Reading (or raises NotApplicable); the catalogue pairs each with its
 mistake and a calibrated threshold (its `Detector`)."""
 from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 import optax
 
-from ablations.audit.context import LENGTH, Context, loss_and_gradient, random_tokens
+from ablations.audit.context import TOKEN_SEED, Context, loss_and_gradient, random_tokens
 from ablations.audit.interface import AuditModel, NotApplicable, Reading, accepts, first_line
-from ablations.audit.numerics import largest_change, rounding_floor, scale_without_own_token
+from ablations.audit.numerics import largest_change, rounding_floor, value_and_gradient_of
 from ablations.science import probes
 from data import load_text, unk_rate
 
-SHALLOW, DEEP = 1, 8  # depths whose logit scales mistake 6 compares
 STREAM_DEPTH = 2  # mistake 1's depth (post-norm reads ~0 at any depth; 2 blocks compile fast and share the model
 #   that mistake 3 builds)
 POSITION_MAX_LEN = 4  # mistake 7 asks for this short a table (when the factory takes max_len): fewer keys, louder swaps
 TEXT_SAMPLE = 20_000  # characters of the embedded Shakespeare text read by the <unk> measurement (from its middle)
+ONE_TOKEN_BATCH, GENERIC_POINTS = 64, 4  # mistake 3: one-token contexts per gradient, and gradients (each at other
+#   parameters and tokens) in which a query or key parameter must read exactly zero
+FIT_TOKENS_PER_COEFFICIENT = 4  # mistake 6 fits d + 1 coefficients per logit on at least 4·(d + 1) tokens
+FIT_COLUMNS = 256  # logits fitted by mistake 6: a fixed random subset of a larger vocabulary
+ONE_SCALE = 0.01  # mistake 6: a per-token scale spread (x sqrt(2d), as mistake 1's) below this is a stream already
+#   normalised (post-norm: rounding, <= 0.005 in bfloat16); a pre-norm stream reads ~1, one whose embeddings are
+#   normalised (BLOOM's LayerNorm) 0.03 and more
+NEITHER = 0.1  # mistake 6: both fits miss by more than this share of the per-token scale spread: the fits cannot tell
+#   the stream from the normalised stream (good fits miss by <= 0.023 of it, a norm over the sequence axis >= 0.46)
 
 
 def stream_scale_spread(ctx: Context) -> Reading:
@@ -62,31 +72,142 @@ def own_token_say(ctx: Context) -> Reading:
     return Reading(by_own / max(by_first, floor), "last logits' change: own token changed / first token changed")
 
 
-def scale_drift(ctx: Context) -> Reading:
-    """Mistake 6: a final norm fixes the logits' scale whatever the depth; without one the logits follow the
-    residual stream, which grows with depth. Value: |log(scale at depth DEEP / scale at depth SHALLOW)|, the
-    scale of each row's logits without its own input token (scale_without_own_token)."""
-    shallow, deep = ctx.variant(n_layers=SHALLOW), ctx.variant(n_layers=DEEP)
-    if shallow.n_params == deep.n_params:
-        raise NotApplicable("the factory ignores n_layers (same parameter count at both depths)")
-    tokens = random_tokens(shallow, min(LENGTH, shallow.max_len or LENGTH, deep.max_len or LENGTH))
-    deep_scale, shallow_scale = (scale_without_own_token(m.forward(tokens, None), tokens) for m in (deep, shallow))
-    ratio = deep_scale / shallow_scale
-    return Reading(abs(math.log(ratio)), f"logit scale at depth {DEEP} / depth {SHALLOW} = {ratio:.3g}")
+def affine_residual(x: np.ndarray, y: np.ndarray) -> float:
+    """x [N, D], y [N, C] -> the RMS residual of the least-squares fit y ≈ x·A + b, relative to the RMS of y about
+    its column means (0: y is an affine function of x; 1: x explains nothing of y)."""
+    design = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+    spread = np.sqrt(np.mean(np.square(y - y.mean(axis=0))))
+    if not spread > 0:
+        raise NotApplicable("the logits are the same for every token: nothing to fit")
+    return float(np.sqrt(np.mean(np.square(y - design @ coefficients))) / spread)
 
 
-def parameters_per_block(ctx: Context) -> Reading:
-    """Mistake 3: parameters added by a second block (n_layers 2 minus 1) give the FFN's width. A block of the
-    GPT-2 layout holds 4d²+9d in attention and norms and d_ff·(2d+1) in the FFN (a gated FFN, 3·d·d_ff, reads
-    as its equivalent width). Value: estimated d_ff / d_model."""
-    d = ctx.setting("d_model")
-    if not isinstance(d, int):
-        raise NotApplicable("the factory has no d_model argument with a default (or override) to count against")
-    per_block = ctx.variant(n_layers=2).n_params - ctx.variant(n_layers=1).n_params
-    if per_block <= 0:
-        raise NotApplicable("the factory ignores n_layers (no parameters added by a second block)")
-    d_ff = (per_block - 4 * d * d - 9 * d) / (2 * d + 1)
-    return Reading(d_ff / d, f"{per_block} parameters per block at d_model={d}")
+def output_fit(ctx: Context) -> Reading:
+    """Mistake 6: an output layer is affine (an unembedding, perhaps a bias) in what it reads. Without a final norm
+    it reads the residual stream itself, so the logits are an affine function of the last block's output
+    (AuditModel.hidden_states[-1]); with one, an affine function of that stream divided by each token's RMS (RMSNorm)
+    or standard deviation (LayerNorm), and not of the stream itself, whose tokens' scales differ (as random vectors'
+    do: std/mean ~1/sqrt(2d)). Value: the misfit of the best affine fit of the logits on the stream / on the
+    normalised stream (the better of RMS and std; least squares over >= 4·(d+1) tokens, affine_residual): rounding
+    over a misfit without a final norm (1e-7 .. 1e-2), a misfit over rounding with one (10 .. 1e6). Depth plays no
+    part, so a stream whose scale changes with depth for another reason (no residual) moves nothing.
+    Undecided: a stream whose tokens already share one scale (post-norm: each block ends with a norm) reaches the
+    output layer normalised with or without a final norm: clear. Two fits that both miss by more than NEITHER of
+    the tokens' scale spread (hidden_states' last entry is not what the output layer reads, a norm over another
+    axis, or rounding that hides the difference): not applicable."""
+    model, vocab = ctx.model, ctx.model.vocab_size
+    last, logits, tokens = ctx.states[-1], ctx.logits, ctx.inputs.inputs
+    d = last.shape[-1]
+    xs, ys = [last.reshape(-1, d)], [np.asarray(logits, np.float64).reshape(-1, vocab)]
+    draw = 1
+    while sum(len(x) for x in xs) < FIT_TOKENS_PER_COEFFICIENT * (d + 1):  # more batches of the compiled shape
+        more = np.random.default_rng((TOKEN_SEED, draw)).integers(1, vocab, tokens.shape).astype(np.int32)
+        xs.append(np.asarray(model.hidden_states(more)[-1], np.float64).reshape(-1, d))
+        ys.append(np.asarray(model.forward(more, None), np.float64).reshape(-1, vocab))
+        draw += 1
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if len(x) != len(y):
+        raise NotApplicable(f"hidden_states' last entry gives {len(x)} token vectors for {len(y)} rows of logits")
+    if vocab > FIT_COLUMNS:
+        y = y[:, np.sort(np.random.default_rng(TOKEN_SEED).choice(vocab, FIT_COLUMNS, replace=False))]
+    scales = {"RMS": np.sqrt(np.mean(np.square(x), axis=-1)), "std": np.std(x, axis=-1)}
+    if not all(np.all(scale > 0) for scale in scales.values()):
+        raise NotApplicable("a token's last hidden state is constant across its features: no scale to normalise")
+    spread = {kind: float(scale.std() / scale.mean()) for kind, scale in scales.items()}
+    one = min(spread, key=spread.get)
+    if spread[one] * math.sqrt(2 * d) < ONE_SCALE:
+        return Reading(None, f"every token reaches the output layer at one {one} (spread x sqrt(2d) "
+                             f"{spread[one] * math.sqrt(2 * d):.2g}): a normalised stream, with or without a final "
+                             "norm", "clear")
+    raw = affine_residual(x, y)
+    normed = {kind: affine_residual(x / scale[:, None], y) for kind, scale in scales.items()}
+    kind = min(normed, key=normed.get)
+    if min(raw, normed[kind]) > NEITHER * spread[kind]:
+        raise NotApplicable(f"the logits are an affine function neither of the last hidden state (misfit {raw:.2g}) "
+                            f"nor of it normalised ({normed[kind]:.2g}) against a spread of {spread[kind]:.2g} in the "
+                            f"tokens' {kind}: hidden_states' last entry is not what the output layer reads, its norm "
+                            "works over another axis, or rounding hides the difference")
+    return Reading(raw / max(normed[kind], np.finfo(np.float64).tiny),
+                   f"logits' misfit as an affine function of the last hidden state / of it over each token's {kind} "
+                   f"({len(x)} tokens)")
+
+
+def generic_point(params, rng: np.random.Generator):
+    """params moved off their initialisation: each floating-point leaf plus Gaussian noise of half its RMS (0.01 where
+    it is all zeros), so that no gradient is zero by an accident of the init (a zero-initialised output projection
+    silences the gradient of the matrix before it; a zero LayerNorm bias, whatever follows a norm over one token)."""
+    def move(leaf):
+        array = np.asarray(leaf)
+        if not jax.numpy.issubdtype(array.dtype, jax.numpy.floating):  # (bfloat16 included)
+            return leaf
+        wide = array.astype(np.float64)
+        rms = float(np.sqrt(np.mean(np.square(wide)))) if array.size else 0.0
+        return (wide + rng.standard_normal(array.shape) * (0.5 * rms if rms > 0 else 0.01)).astype(array.dtype)
+    return jax.tree.map(move, params)
+
+
+def one_token_gradient(model: AuditModel, d: int) -> tuple[int, int]:
+    """(weight parameters, how many of them have an exactly zero gradient at each of GENERIC_POINTS) of the training
+    loss on ONE_TOKEN_BATCH two-token sequences: a next-token objective reads the first position alone, which sees
+    only itself. At generic_point(params), drawn anew each time with new tokens (a ReLU unit can be silent on every
+    token at one point, not at all of them; the tokens are drawn first, so models of any size get the same ones).
+    Weights: leaves with at least two axes longer than 1, one of them d, the stream's width (the matrices that read
+    from or write to the stream; norm gains and biases are left out, also a bias shaped per head, [H, K])."""
+    if model.loss is None or model.params is None:
+        raise NotApplicable("the model gives no loss and params to differentiate (AuditModel.loss, .params)")
+    zero = None
+    for point in range(GENERIC_POINTS):
+        rng = np.random.default_rng((TOKEN_SEED, point))
+        tokens = rng.integers(1, model.vocab_size, (ONE_TOKEN_BATCH, 2)).astype(np.int32)
+        _, grads = value_and_gradient_of(model.loss)(generic_point(model.params, rng), tokens)
+        here = [np.asarray(g) == 0 for g in jax.tree.leaves(grads)
+                if sum(n > 1 for n in np.shape(g)) >= 2 and d in np.shape(g)]
+        zero = here if zero is None else [a & b for a, b in zip(zero, here)]
+    return sum(z.size for z in zero), sum(int(np.count_nonzero(z)) for z in zero)
+
+
+def ffn_width(ctx: Context) -> Reading:
+    """Mistake 3: the FFN's width, from the weights a block adds (n_layers 2 minus 1; blocks stacked in one array
+    count as well) less its attention's. Attention is told apart by what it does in a one-token context: a
+    softmax over one key weighs it 1 whatever the score, so the loss's gradient with respect to every query and key
+    parameter is exactly zero (one_token_gradient); the values mirror the keys and the output projection the queries
+    in size (multi-head, grouped-query and multi-query attention alike), so attention holds twice the parameters
+    that read zero. The FFN holds the rest: 2·d·d_ff ungated, 3·d·h gated. Value: the FFN's parameters / (2·d²), d the
+    residual stream's width (AuditModel.hidden_states, else the factory's d_model): d_ff/d ungated; 1.5·h/d gated,
+    its equivalent width (a gated FFN of hidden 8d/3 holds the parameters of the 4d MLP it replaces: 4).
+    Not applicable where no one-token context can be read: the first position's logits move with later tokens (a
+    leak, detector 5), or the loss is flat (argmax, detector 9)."""
+    if ctx.model.hidden_states is not None:
+        d = ctx.states[-1].shape[-1]
+    elif isinstance(ctx.setting("d_model"), int):
+        d = ctx.setting("d_model")
+    else:
+        raise NotApplicable("the model gives no residual stream (AuditModel.hidden_states) and the factory no d_model "
+                            "argument with a default (or override): no width to measure the FFN against")
+    tokens, vocab = ctx.inputs.inputs, ctx.model.vocab_size
+    later = tokens.copy()
+    later[:, 1:] = 1 + tokens[:, 1:] % (vocab - 1)  # every token after the first another id in [1, V)
+    if largest_change(ctx.logits[:, 0], ctx.model.forward(later, None)[:, 0]) > rounding_floor(ctx.logits):
+        raise NotApplicable("the first position's logits change with the tokens after it (a leak of the future, "
+                            "detector 5): no context in which a token sees only itself")
+    (matrices_1, zeros_1), (matrices_2, zeros_2) = (one_token_gradient(ctx.variant(n_layers=n), d) for n in (1, 2))
+    block, query_key = matrices_2 - matrices_1, zeros_2 - zeros_1
+    if block <= 0:
+        raise NotApplicable("the factory ignores n_layers (no matrix parameters added by a second block)")
+    if query_key <= 0:
+        raise NotApplicable("no parameter a block adds has zero gradient when each token sees only itself, as "
+                            "attention's queries and keys do: a block without attention, or an objective that reads "
+                            "more than the first of two tokens")
+    if query_key >= block:
+        raise NotApplicable("the loss has zero gradient for every parameter a block adds (an objective through "
+                            "argmax, detector 9, is flat everywhere): nothing tells attention's queries and keys apart")
+    if 2 * query_key >= block:
+        raise NotApplicable(f"{query_key} of the {block} matrix parameters a block adds have zero gradient when each "
+                            "token sees only itself, more than attention's queries and keys can be")
+    ffn = block - 2 * query_key
+    return Reading(ffn / (2 * d * d), f"{ffn} FFN parameters per block ({block} in its matrices less twice the "
+                                      f"{query_key} of attention's queries and keys) at d_model={d}")
 
 
 def parameters_per_token(ctx: Context) -> Reading:

@@ -1,4 +1,4 @@
-"""The audit's numerics: logit scales, what rounding can explain, and a jit that compiles fast for functions an
+"""The audit's numerics: what rounding can explain, and a jit that compiles fast for functions an
 audit runs a handful of times."""
 from __future__ import annotations
 
@@ -14,27 +14,6 @@ import numpy as np
 # float32 logits carry rounding accumulated through the network, up to 12 units measured (swaps that cannot matter).
 ROUNDING = ((jnp.bfloat16, 2.0 ** -8, 8), (np.float16, 2.0 ** -11, 8))
 FLOAT32_ROUNDING = (np.float32, 2.0 ** -24, 128)
-
-
-def centered(logits) -> np.ndarray:
-    """[B, T, V] -> float64 logits minus each row's mean: the part a softmax sees."""
-    logits = np.asarray(logits, np.float64)
-    return logits - logits.mean(axis=-1, keepdims=True)
-
-
-def output_scale(logits) -> float:
-    """RMS of the centred logits [B, T, V]: the scale a softmax sees."""
-    return float(np.sqrt(np.mean(centered(logits) ** 2)))
-
-
-def scale_without_own_token(logits, tokens) -> float:
-    """output_scale with each row's own input token left out: a tied model's logit for the token it reads
-    tracks how much of that token survives in the output, which changes with depth with or without a final
-    norm (up to 12% between depth 1 and 8 on the lab's GPT, 5% without it)."""
-    c = np.asarray(logits, np.float64).copy()
-    np.put_along_axis(c, np.asarray(tokens)[..., None], np.nan, axis=-1)
-    c = c - np.nanmean(c, axis=-1, keepdims=True)
-    return float(np.sqrt(np.nanmean(c ** 2)))
 
 
 def rounding_floor(logits) -> float:

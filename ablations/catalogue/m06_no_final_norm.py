@@ -11,8 +11,9 @@ MISTAKE = Mistake(
               Effect("val_loss", NATS, "nats/token")),
     ),
     settings=DEEP, lr_grid=DEEP_LR_GRID,
-    # |log scale ratio| correct <= 0.048, no final norm >= 0.243
-    detector=Detector(measurements.scale_drift, 0.11, fires_above=True, calibrated=(0.048, 0.243)),
+    # misfit of the logits as an affine function of the last hidden state / of it normalised token by token:
+    # rounding over a misfit without a final norm (<= 0.0148, bfloat16), a misfit over rounding with one (>= 32.1)
+    detector=Detector(measurements.output_fit, 1.0, fires_above=False, calibrated=(32.1, 0.0148)),
     studies=(
         Study("no_final_norm_depth", "Does a missing final norm start to hurt with depth?",
               (Axis("model.n_layers", DEPTHS),)),
