@@ -147,9 +147,15 @@ def protocol_line(configs: dict[str, dict], current: dict, protocols: dict) -> s
     if label == "exploratory" and not refused:
         return ("exploratory: the settings were chosen while the lab was designed, and no protocol was declared "
                 "before these runs.")
-    declared = [f"{p.name} ({p.question} First seed {p.first_seed}; hash per mistake recorded in each run's "
-                "config.json)" for name, p in protocols.items()
-                if name == label or f" {name}" in label]  # "confirmatory", or "mixed: 2 confirmatory, ..."
+    describe = lambda p: (f"{p.question} First seed {p.first_seed}; hash per mistake recorded in each run's "
+                          "config.json")
+    if label in protocols:  # every run counts under one protocol: how much of its plan this report holds
+        p = protocols[label]
+        head = (f"{label}, declared before these runs ({describe(p)}); {len(configs)} of the {len(p.seeds)} "
+                "mistakes it plans are here, and the Holm families below cover those only")
+        return "; ".join([head, *refused]) + "."
+    declared = [f"{p.name} ({describe(p)})" for name, p in protocols.items()
+                if f" {name}" in label]  # "mixed: 2 confirmatory, ..."
     return "; ".join([label, *declared, *refused]) + "."
 
 
