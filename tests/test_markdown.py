@@ -1,5 +1,6 @@
 """REPORT.md's sections that need no training (ablations/reporting/markdown.py): the claims against the literature."""
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,16 @@ def test_the_families_use_the_protocols_level_only_when_every_run_is_confirmator
     assert family_level(changed, protocols, hashes) == FAMILY_LEVEL  # one run is exploratory: the lab's default
     exploratory = {"no_residual": {"mistake": "no_residual", "environment": {"git_dirty": False}}}
     assert family_level(exploratory, protocols, hashes) == FAMILY_LEVEL
+
+
+def test_a_recorded_command_regenerates_from_the_repository_root(tmp_path, monkeypatch):
+    from ablations.reporting.setup import here
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "suite").mkdir(parents=True)
+    made_in_a_worktree = f"python -m ablations.run mistake=x results_dir={tmp_path / 'results' / 'suite'} seeds=2"
+    assert here(made_in_a_worktree, Path("results/suite")) == ("python -m ablations.run mistake=x "
+                                                                "results_dir=results/suite seeds=2")
+    elsewhere = "python -m ablations.run mistake=x results_dir=/somewhere/else"
+    assert here(elsewhere, Path("results/suite")) == elsewhere
+    assert here("python -m ablations.run results_dir=runs", Path("results/suite")).endswith("results_dir=runs")

@@ -186,7 +186,7 @@ def test_a_protocol_widens_every_declared_grid_by_whole_steps_of_the_half_decade
     assert dataclasses.replace(CONFIRMATORY, widen_lr_grid=0).lr_grid((1e-3, 3e-3)) == (1e-3, 3e-3)
     with pytest.raises(ValueError, match="not on the series"):
         once.lr_grid((2e-3, 3e-3))
-    for wrong in (-1, 1.5):
+    for wrong in (-1, 1.5, True):
         with pytest.raises(ValueError, match="widen_lr_grid"):
             dataclasses.replace(CONFIRMATORY, widen_lr_grid=wrong)
 

@@ -6,8 +6,9 @@ hidden_states, generate, tokenizer, max_len, so none is "not applicable"); each 
 detector, except where the audit is known to miss it off the lab's calibration (MISSED: strict xfail, the reading
 in the reason); and no other detector fires on a mutant unless the mistake really does what that detector measures
 (CONSEQUENCES).
-The readings are tabled in docs/auditing-a-model.md, "The zoo". 40-60 s on 2 cores: 12 audits, the mutants whose
-mistake lies outside the forward pass reuse the correct model's compiled functions."""
+The readings are tabled in docs/auditing-a-model.md, "The zoo". Minutes on 2 cores (the Hugging Face models only
+where the hf extra is installed); the mutants whose mistake lies outside the forward pass reuse the correct model's
+compiled functions."""
 import functools
 
 import numpy as np

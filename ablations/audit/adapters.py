@@ -53,7 +53,8 @@ def numbered_block_outputs(module: nn.Module) -> Callable:
         _, state = module.apply(params, tokens, mask, capture_intermediates=is_numbered_block,
                                 mutable=["intermediates"])
         captured = state.get("intermediates", {})
-        found = sorted((int(BLOCK_NAME.match(name).group(1)), name) for name in captured)
+        found = sorted((int(match.group(1)), name) for name in captured  # not what a module sows there itself
+                       if (match := BLOCK_NAME.match(name)) and "__call__" in captured[name])
         return [jax.tree.leaves(call)[0] for _, name in found for call in captured[name]["__call__"]]
     return outputs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -85,7 +86,7 @@ def tokenizer_size(tokenizer) -> int | None:
         stated.append(tokenizer.get_vocab_size())
     if hasattr(tokenizer, "__len__"):
         stated.append(len(tokenizer))
-    sizes = [n for n in stated if isinstance(n, int) and not isinstance(n, bool)]
+    sizes = [int(n) for n in stated if isinstance(n, numbers.Integral) and not isinstance(n, bool)]
     return max(sizes) if sizes else None
 
 

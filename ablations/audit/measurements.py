@@ -99,18 +99,20 @@ def output_fit(ctx: Context) -> Reading:
     model, vocab = ctx.model, ctx.model.vocab_size
     last, logits, tokens = ctx.states[-1], ctx.logits, ctx.inputs.inputs
     d = last.shape[-1]
-    xs, ys = [last.reshape(-1, d)], [np.asarray(logits, np.float64).reshape(-1, vocab)]
+    width = np.asarray(logits).shape[-1]  # the logits' own width (a padded vocabulary is wider than vocab)
+    columns = (np.sort(np.random.default_rng(TOKEN_SEED).choice(width, FIT_COLUMNS, replace=False))
+               if width > FIT_COLUMNS else slice(None))  # cut per batch: [tokens, V] float64 can be gigabytes
+    rows = lambda out: np.asarray(out, np.float64).reshape(-1, width)[:, columns]  # noqa: E731
+    xs, ys = [last.reshape(-1, d)], [rows(logits)]
     draw = 1
     while sum(len(x) for x in xs) < FIT_TOKENS_PER_COEFFICIENT * (d + 1):  # more batches of the compiled shape
         more = np.random.default_rng((TOKEN_SEED, draw)).integers(1, vocab, tokens.shape).astype(np.int32)
         xs.append(np.asarray(model.hidden_states(more)[-1], np.float64).reshape(-1, d))
-        ys.append(np.asarray(model.forward(more, None), np.float64).reshape(-1, vocab))
+        ys.append(rows(model.forward(more, None)))
         draw += 1
     x, y = np.concatenate(xs), np.concatenate(ys)
     if len(x) != len(y):
         raise NotApplicable(f"hidden_states' last entry gives {len(x)} token vectors for {len(y)} rows of logits")
-    if vocab > FIT_COLUMNS:
-        y = y[:, np.sort(np.random.default_rng(TOKEN_SEED).choice(vocab, FIT_COLUMNS, replace=False))]
     scales = {"RMS": np.sqrt(np.mean(np.square(x), axis=-1)), "std": np.std(x, axis=-1)}
     if not all(np.all(scale > 0) for scale in scales.values()):
         raise NotApplicable("a token's last hidden state is constant across its features: no scale to normalise")
@@ -169,7 +171,8 @@ def one_token_gradient(model: AuditModel, d: int) -> tuple[int, int]:
 
 def ffn_width(ctx: Context) -> Reading:
     """Mistake 3: the FFN's width, from the weights a block adds (n_layers 2 minus 1; blocks stacked in one array
-    count as well) less its attention's. Attention is told apart by what it does in a one-token context: a
+    are miscounted: their [n_layers, d] gains and biases pass the weight filter at 2 layers and not at 1) less its
+    attention's. Attention is told apart by what it does in a one-token context: a
     softmax over one key weighs it 1 whatever the score, so the loss's gradient with respect to every query and key
     parameter is exactly zero (one_token_gradient); the values mirror the keys and the output projection the queries
     in size (multi-head, grouped-query and multi-query attention alike), so attention holds twice the parameters
@@ -178,11 +181,13 @@ def ffn_width(ctx: Context) -> Reading:
     its equivalent width (a gated FFN of hidden 8d/3 holds the parameters of the 4d MLP it replaces: 4).
     Not applicable where no one-token context can be read: the first position's logits move with later tokens (a
     leak, detector 5), or the loss is flat (argmax, detector 9)."""
-    if ctx.model.hidden_states is not None:
+    try:
         d = ctx.states[-1].shape[-1]
-    elif isinstance(ctx.setting("d_model"), int):
+    except NotApplicable:  # no hook, or a hook that found no block: the factory's d_model, if it has one
+        d = None
+    if d is None and isinstance(ctx.setting("d_model"), int):
         d = ctx.setting("d_model")
-    else:
+    elif d is None:
         raise NotApplicable("the model gives no residual stream (AuditModel.hidden_states) and the factory no d_model "
                             "argument with a default (or override): no width to measure the FFN against")
     tokens, vocab = ctx.inputs.inputs, ctx.model.vocab_size

@@ -129,7 +129,8 @@ class Protocol:
     widen_lr_grid: int = 0  # rates of the 1-3-10-30 series added at each end of every mistake's declared grid
 
     def __post_init__(self):
-        if not (isinstance(self.widen_lr_grid, int) and self.widen_lr_grid >= 0):
+        widen = self.widen_lr_grid
+        if isinstance(widen, bool) or not (isinstance(widen, int) and widen >= 0):
             raise ValueError(f"protocol {self.name}: widen_lr_grid={self.widen_lr_grid!r} must be a whole number >= 0")
         if not 2 <= self.min_seeds <= self.max_seeds:
             raise ValueError(f"protocol {self.name}: seeds must satisfy 2 <= min_seeds <= max_seeds")

@@ -112,6 +112,15 @@ def command(environment: dict) -> str | None:
     return shlex.join(["python", "-m", module, *argv[1:]])
 
 
+def here(command_line: str, results_dir: Path) -> str:
+    """A recorded command as it regenerates this report from the repository root: a results_dir given as an
+    absolute path to this report's directory (a run made from a worktree) is written as the report names it."""
+    words = shlex.split(command_line)
+    same = lambda w: w.startswith("results_dir=") and Path(w[12:]).is_absolute() and (  # noqa: E731
+        Path(w[12:]).resolve() == Path(results_dir).resolve())
+    return shlex.join([f"results_dir={results_dir}" if same(w) else w for w in words])
+
+
 def protocol_of(record: dict, current: dict) -> tuple[str, str | None]:
     """(what a run is evidence of, why it is not what it was run as), from its run_record. A run under a declared
     protocol counts as exploratory if the protocol's declaration or the mistake's catalogue entry changed since
@@ -188,7 +197,7 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dic
                   ([f"{e['cpu_count']} cores"] if e.get("cpu_count") else []) +
                   [f"{e.get('platform')} ({', '.join(e.get('devices') or [])})", f"jax {e.get('jax')}"])
         for e in environments)
-    commands = sorted({c for e in environments if (c := command(e))})
+    commands = sorted({here(c, results_dir) for e in environments if (c := command(e))})
     total = sum(s for s in seconds if s)
     lines = [
         "## Setup", "",

@@ -5,4 +5,7 @@ docs/auditing-a-model.md ("The zoo") gives the readings.
 
 - `pure_jax_gpt`: jax.numpy + jax.random only, no biases, RMSNorm, SwiGLU, grouped-query attention, a learned
   position table that raises past max_len, fan-in init, KV-cache greedy decoding with a prefill.
+- `parallel_gpt`: Flax NNX, parallel attention and FFN from one LayerNorm, biases everywhere, multi-query
+  attention, ALiBi positions.
+- `hf_models`: Hugging Face Flax causal LMs at tiny random configs (the `hf` extra), mutants by config or patch.
 """
