@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from ablations import catalogue
-from zoo import pure_jax_gpt
+from zoo import hf_models  # imports no transformers: each factory does
+from zoo import parallel_gpt, pure_jax_gpt
 
 pytestmark = pytest.mark.slow  # audits 12 models
 
@@ -49,8 +50,9 @@ def test_the_correct_model_is_clear_on_every_detector():
     assert results["position_overflow"]["why"].startswith("raises past max_len=4: ValueError")  # refuses, not clamps
 
 
-def test_the_correct_models_cached_decoding_agrees_with_its_recompute():
-    model = pure_jax_gpt.factory(**SETTINGS)
+@pytest.mark.parametrize("factory", [pure_jax_gpt.factory, parallel_gpt.factory], ids=["pure_jax_gpt", "parallel_gpt"])
+def test_the_correct_models_cached_decoding_agrees_with_its_recompute(factory):
+    model = factory(**SETTINGS)
     prompts = np.arange(1, 33, dtype=np.int32).reshape(4, 8)
     mask = np.arange(8)[None] >= np.array([[0], [1], [3], [5]])  # left padding
     (cached, cached_logits), (recomputed, recomputed_logits) = (model.generate(prompts, mask, 8, use_cache)
@@ -79,7 +81,6 @@ def test_no_other_detector_fires_on_a_mutant_unless_the_mistake_causes_it(mistak
 # position table: position_overflow cannot be planted), GPT-NeoX init. Each mutant is audited on its own detector
 # only (the cross-detections, measured once by hand, are in docs/auditing-a-model.md).
 
-from zoo import parallel_gpt  # noqa: E402
 
 PARALLEL_MISSED = {
     "no_residual": "reads 5.38 at d_model 32 seed 0 (clear; detected when < 1): in a parallel block the FFN branch "
@@ -110,16 +111,6 @@ def test_parallel_gpt_correct_is_clear_on_every_detector():
     assert results["position_overflow"]["why"].startswith("swap past max_len=4")  # ALiBi extrapolates: a reading
 
 
-def test_parallel_gpt_cached_decoding_agrees_with_its_recompute():
-    model = parallel_gpt.factory(**SETTINGS)
-    prompts = np.arange(1, 33, dtype=np.int32).reshape(4, 8)
-    mask = np.arange(8)[None] >= np.array([[0], [1], [3], [5]])  # left padding
-    (cached, cached_logits), (recomputed, recomputed_logits) = (model.generate(prompts, mask, 8, use_cache)
-                                                                for use_cache in (True, False))
-    np.testing.assert_array_equal(cached, recomputed)
-    np.testing.assert_allclose(cached_logits, recomputed_logits, atol=1e-4)
-
-
 @pytest.mark.parametrize("mistake", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=PARALLEL_MISSED[m]))
                                      if m in PARALLEL_MISSED else m for m in parallel_gpt.MISTAKES])
 def test_each_parallel_gpt_mutant_is_detected_by_its_own_detector(mistake):
@@ -132,7 +123,6 @@ def test_each_parallel_gpt_mutant_is_detected_by_its_own_detector(mistake):
 # mistakes each can carry planted (by config where the library has a switch, else by the wrapper). The correct
 # model is audited on all 11 detectors, each mutant on its own.
 
-from zoo import hf_models  # noqa: E402  (imports no transformers: each factory does)
 
 # the correct model's statuses that are not "clear", because the library model really has the mistake built in
 HF_BUILT_IN = {key: "detected" for key in hf_models.BUILT_IN}
