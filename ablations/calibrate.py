@@ -1,11 +1,13 @@
 """`python -m ablations.calibrate [--out FILE.jsonl | --table FILE.jsonl]`: the measurements behind the thresholds
-of `python -m ablations.check` (docs/auditing-a-model.md, "Thresholds"): every detector's value on the lab's GPT,
-correct and with each mistake switched on alone, as one markdown table. --out also writes each reading as one
-JSON line; --table re-prints the table from such a file."""
+of `python -m ablations.check` (docs/auditing-a-model.md, "Thresholds"): every detector's value on the lab's GPT
+and on the zoo of independent implementations (tests/zoo), correct and with each mistake planted alone, as
+markdown tables, with the leave-one-architecture-out check. --out also writes each reading as one JSON line;
+--table re-prints the tables from such a file."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import contextlib
+import importlib
 import json
 import sys
 
@@ -14,7 +16,9 @@ from ablations.audit import calibration
 from ablations.errors import UsageError
 
 
-ROW_KEYS = ("model", "mistake", "d_model", "dtype", "seed", "status", "value")  # what the table reads of a row
+ZOO = "tests.zoo"  # the package of the zoo's models (tests/zoo)
+# what the tables read of a row
+ROW_KEYS = ("architecture", "model", "mistake", "d_model", "dtype", "seed", "status", "value", "built_in")
 
 
 def read_table(path) -> list[dict]:
@@ -39,6 +43,17 @@ def read_table(path) -> list[dict]:
     return rows
 
 
+def zoo() -> dict:
+    """The zoo's members (ZOO.members(): name -> (factory, the mistakes it can carry, those its library builds in)):
+    models written apart from the lab's, kept with the tests that audit them; importable from the repository root."""
+    try:
+        package = importlib.import_module(ZOO)
+    except ModuleNotFoundError as error:
+        raise UsageError(f"cannot import the zoo, {ZOO} ({error}); run the calibration from the repository root") \
+            from None
+    return package.members()
+
+
 def calibrate(argv: list[str]) -> int:
     parser = cli.Parser("python -m ablations.calibrate", __doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group()
@@ -50,16 +65,17 @@ def calibrate(argv: list[str]) -> int:
             rows = read_table(paths.readable_file(args.table, "--table", "calibration.jsonl"))
         except UnicodeDecodeError:
             raise UsageError(f"--table {args.table} is not UTF-8 text; give a file written by --out") from None
-        print(calibration.table(rows, catalogue.DETECTORS))
+        print(calibration.report(rows, catalogue.DETECTORS))
         return 0
     if args.out is not None:  # an earlier calibration is never overwritten; checked before the hours of measuring
         paths.writable_file(args.out, "--out", "calibration.jsonl", exists_ok=False)
+    members = zoo()
     try:
         with open(args.out, "x", encoding="utf-8") if args.out else contextlib.nullcontext() as out:
-            rows = calibration.measure(catalogue.DETECTORS, out)
+            rows = calibration.measure(catalogue.DETECTORS, out, members)
     except OSError as error:
         cli.fail(f"cannot write --out {args.out} ({error.strerror or error})", cli.EXIT_FAILED)
-    print(calibration.table(rows, catalogue.DETECTORS))
+    print(calibration.report(rows, catalogue.DETECTORS))
     return 0
 
 

@@ -2,8 +2,10 @@
 language model for the catalogue's mistakes at random initialisation, on a CPU, in seconds (ablations.audit).
 
 FACTORY is `module.path:callable`, importable from the Python path, returning an ablations.audit.interface.AuditModel
-(default: the lab's GPT, ablations.audit.adapters:lab_gpt). `key=value` overrides are passed to it. Exit status:
-0 every detector clear (or not applicable), 1 a mistake detected or a detector that failed, 2 a usage error."""
+(default: the lab's GPT, ablations.audit.adapters:lab_gpt). `key=value` overrides are passed to it. After the 11
+mistakes, a section of bugs people report (ablations/catalogue/reported_bugs.py), each its own check. Exit status:
+0 every detector and check clear (or not applicable), 1 a mistake detected, a check fired, or either failed, 2 a
+usage error."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
@@ -106,16 +108,35 @@ def check(argv: list[str]) -> int:
     factory = load_factory(path)
     overrides = switched_mistakes(args.mistakes, factory, path, overrides)
     try:
-        results = catalogue.audit(factory, overrides, name=path)
+        results, reported = catalogue.full_audit(factory, overrides, name=path)
     except FactoryError as error:
         raise UsageError(str(error)) from None
     if args.json:
-        write_json(args.json, as_json(path, overrides, results))
+        write_json(args.json, as_json(path, overrides, results, reported))
     settings = " ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in overrides.items())
     print(f"audit of {path} {settings}".rstrip() + " at random initialisation\n")
     rules = {name: rule_of(detector) for name, detector in catalogue.DETECTORS.items()}
     print(table(results, rules) + "\n\n" + summary(results))
-    return EXIT_FOUND if any(r["status"] in ("detected", "error") for r in results) else EXIT_CLEAR
+    print("\n" + reported_section(results, reported))
+    failed = [r for r in results + reported if r["status"] in ("detected", "error")]
+    return EXIT_FOUND if failed else EXIT_CLEAR
+
+
+def reported_section(results: list[dict], reported: list[dict]) -> str:
+    """The reported bugs' section: a table of the group's own checks (rows R1, R2, ...), the reported bugs one of
+    the 11 catches (with that detector's status above), those the audit cannot see, and a summary line."""
+    rules = {name: rule_of(detector) for name, detector in catalogue.REPORTED_DETECTORS.items()}
+    status = {r["mistake"]: r["status"] for r in results}
+    numbered = {spec.number: spec.name for spec in catalogue.MISTAKES}
+    caught = [f"{bug.name} by detector {bug.caught_by} ({status.get(numbered[bug.caught_by], 'not run')})"
+              for bug in catalogue.REPORTED_BUGS if bug.caught_by is not None]
+    unseen = [bug.name for bug in catalogue.REPORTED_BUGS if bug.unprobed]
+    return "\n".join([
+        "bugs people report, beyond the 11 (ablations/catalogue/reported_bugs.py)\n",
+        table(reported, rules, key="check", prefix="R"), "",
+        *([f"caught by one of the 11 above: {', '.join(caught)}"] if caught else []),
+        *([f"not seen at initialisation (docs/auditing-a-model.md): {', '.join(unseen)}"] if unseen else []),
+        summary(reported, key="check")])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import pytest
 from ablations import catalogue, check
 from ablations.audit import calibration, measurements
 from ablations.audit.context import Context
+from ablations.audit.detectors import Detector
 from ablations.audit.adapters import from_linen, hf_gpt2, lab_gpt
 from ablations.audit.interface import AuditModel, build, tokenizer_size
 from model import names_of_all
@@ -151,26 +152,47 @@ def stream_toy(states):
     return make
 
 
-def test_stream_scale_spread_reads_zero_for_a_renormalised_stream_and_one_for_random_vectors():
+def test_stream_scale_spread_reads_the_scale_spread_a_block_leaves_per_unit_of_its_change():
     rng = np.random.default_rng(0)
-    scales = np.where(np.arange(64) % 2, 3.0, 1.0).reshape(4, 16, 1)  # per-token RMS 1 and 3: std/mean 1/2
-    known = stream_toy(lambda n: [scales * np.ones((4, 16, 8)), *[np.ones((4, 16, 8))] * (n - 1)])
-    renormalised = stream_toy(lambda n: [(h := rng.normal(size=(4, 16, 8))) / np.sqrt((h ** 2).mean(-1, keepdims=True))
-                                         for _ in range(n)])
-    gaussian = stream_toy(lambda n: [rng.normal(size=(4, 16, 512)) for _ in range(n)])
+    x = rng.normal(size=(4, 16, 512))
+    change = rng.normal(size=(4, 16, 512)) * 0.1  # a block that changes the stream by 10%
+
+    def normalised(h):
+        return h / np.sqrt((h ** 2).mean(-1, keepdims=True))
+
+    pre_norm = stream_toy(lambda n: [x, x + change])  # the add keeps x's spread (~1 at any width): 1 / 0.1 = 10
+    # every token at RMS 3 then its normalised change: no spread at all, whatever the block changed
+    post_norm = stream_toy(lambda n: [3 * normalised(x), 3 * normalised(x + change)])
+    # BLOOM-like: embeddings normalised, a small add; the spread the add leaves is of the size of the add
+    small_add = stream_toy(lambda n: [normalised(x), normalised(x) + change])
     detector = catalogue.DETECTORS["post_norm"]
 
     def measure(factory):
         return detector.measure(Context(factory, {}, factory()))
 
-    spread = measure(known)  # the largest over blocks: 1/2 · sqrt(2 · 8) = 2 in block 0, 0 in block 1
-    assert spread.value == pytest.approx(2.0) and f"over {measurements.STREAM_DEPTH} block output(s)" in spread.note
-    assert measure(renormalised).value == pytest.approx(0.0, abs=1e-6)  # post-norm: every token at RMS 1
-    assert 0.75 < measure(gaussian).value < 1.25  # random vectors: ~1 at any width
-    assert [catalogue.audit(f, only=("post_norm",))[0]["status"] for f in (renormalised, gaussian)] == [
-        "detected", "clear"]
+    reading = measure(pre_norm)
+    assert 8 < reading.value < 12 and "over 1 block(s)" in reading.note, reading
+    assert measure(post_norm).value == pytest.approx(0.0, abs=1e-6)
+    assert 0.5 < measure(small_add).value < 2, measure(small_add)
+    assert [catalogue.audit(f, only=("post_norm",))[0]["status"] for f in (post_norm, pre_norm, small_add)] == [
+        "detected", "clear", "clear"]
     [missing] = catalogue.audit(lambda: AuditModel(forward=None, vocab_size=8, n_params=0), only=("post_norm",))
     assert missing["status"] == "not applicable" and "AuditModel.hidden_states" in missing["why"], missing
+    [one] = catalogue.audit(stream_toy(lambda n: [x]), only=("post_norm",))
+    assert one["status"] == "not applicable" and "no block whose input is seen" in one["why"], one
+
+
+def test_stream_carry_reads_the_slope_of_a_blocks_output_on_its_input():
+    rng = np.random.default_rng(0)
+    x, branch = rng.normal(size=(4, 16, 64)), rng.normal(size=(4, 16, 64))
+    shared = rng.normal(size=64) * 10  # a direction every token shares (a bias) carries nothing of the token
+    residual = stream_toy(lambda n: [x, x + branch + shared])
+    no_residual = stream_toy(lambda n: [x, branch + shared])
+    detector = catalogue.DETECTORS["no_residual"]
+    values = [detector.measure(Context(f, {}, f())).value for f in (residual, no_residual)]
+    assert values[0] == pytest.approx(1.0, abs=0.1) and values[1] == pytest.approx(0.0, abs=0.1), values
+    assert [catalogue.audit(f, only=("no_residual",))[0]["status"] for f in (residual, no_residual)] == [
+        "clear", "detected"]
 
 
 def toy_transformer(vocab_size=16, d_model=12, n_layers=1, hidden=48, gated=False, attention=True, causal=True,
@@ -312,6 +334,9 @@ def test_cli_audits_the_lab_gpt_clear_with_identical_json(tmp_path, compile_cach
         assert [row[1] for row in rows] == list(names_of_all())
         assert [row[2] for row in rows] == [r["status"] + " (thin margin)" * r["thin_margin"] for r in body["results"]]
     assert {r["status"] for r in body["results"]} <= {"clear", "not applicable", "not calibrated"}
+    # the reported bugs' checks, a group apart (tests/test_reported_bugs.py): clear on the lab's GPT too
+    assert {r["check"]: r["status"] for r in body["reported_bugs"]} == dict.fromkeys(catalogue.REPORTED_DETECTORS,
+                                                                                     "clear")
 
 
 @pytest.mark.slow
@@ -401,7 +426,8 @@ def test_a_tokenizer_states_the_largest_of_its_sizes():
 
 
 def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
-    monkeypatch.setattr(catalogue, "audit", lambda *args, **kwargs: pytest.fail("audited before checking --json"))
+    for audit in ("audit", "full_audit"):  # the command runs full_audit (the 11 and the reported bugs' checks)
+        monkeypatch.setattr(catalogue, audit, lambda *args, **kwargs: pytest.fail("audited before checking --json"))
     assert check.main(["--json", "/nonexistent/dir/out.json"]) == check.EXIT_USAGE
     assert capsys.readouterr().err.startswith("error: --json /nonexistent/dir/out.json cannot be written: no directory")
 
@@ -412,7 +438,7 @@ def test_unwritable_json_fails_before_the_audit(capsys, monkeypatch):
 def test_the_catalogue_agrees_with_the_committed_calibration():
     """results/check/calibration.jsonl was measured with each detector's present threshold, every one of its decided
     readings is the status that threshold gives, and each `calibrated=` pair is its worst correct and mildest broken
-    value (to the 2-3 significant digits the catalogue writes)."""
+    value over every architecture (to the 2-3 significant digits the catalogue writes)."""
     from ablations.calibrate import read_table
 
     rows = read_table(ROOT / "results" / "check" / "calibration.jsonl")
@@ -423,21 +449,53 @@ def test_the_catalogue_agrees_with_the_committed_calibration():
         decided = [r for r in mine if r["status"] in ("clear", "detected") and r["value"] is not None]
         assert all(r["status"] == ("detected" if detector.fires(r["value"]) else "clear") for r in decided), mistake
         assert all(r["thin_margin"] == detector.thin(r["value"]) for r in decided), mistake
-        correct = [r["value"] for r in decided if r["model"].startswith("correct")]
-        broken = [r["value"] for r in decided if r["model"] == mistake]
+        correct, broken = (calibration.decided(group) for group in calibration.correct_and_broken(rows, mistake))
         nearest = ((max(correct), min(broken)) if detector.fires_above else (min(correct), max(broken)))
         assert detector.calibrated == pytest.approx(nearest, rel=0.01), mistake
 
 
+def test_the_committed_calibration_has_no_false_alarm_no_miss_and_holds_leaving_out_each_architecture():
+    """Over the lab's GPT and the zoo (the Hugging Face families included: the committed file was measured with the
+    hf extra), at every size, dtype and seed: every correct model is clear on every detector but where its library
+    builds the mistake in; every mutant is detected by its own detector; and each threshold fitted without one
+    architecture classifies that architecture's models (calibration.leave_one_out)."""
+    from ablations.calibrate import read_table
+
+    rows = read_table(ROOT / "results" / "check" / "calibration.jsonl")
+    architectures = calibration.architectures(rows)
+    assert {"lab_gpt", "pure_jax_gpt", "parallel_gpt", "llama", "bloom"} <= set(architectures), architectures
+    alarms = [r for r in rows if r["model"].startswith("correct") and r["status"] not in ("clear", "not applicable")
+              and not r["built_in"]]
+    assert not alarms, alarms[:3]
+    misses = [r for r in rows if r["model"] == r["mistake"] and r["status"] != "detected"]
+    # undecided only in bfloat16 without a float32 model, where the mistake's effect at init is within rounding
+    assert all(r["status"] == "not applicable" and r["dtype"] == "bfloat16" and "rounding" in r["why"]
+               for r in misses), [r for r in misses if r["dtype"] != "bfloat16" or "rounding" not in r["why"]][:3]
+    for mistake, detector in catalogue.DETECTORS.items():
+        for architecture in architectures:
+            verdict = calibration.leave_one_out(rows, detector, mistake, architecture)
+            assert verdict.startswith("holds"), (mistake, architecture, verdict)
+
+
 def test_calibration_margin_is_the_nearer_side_and_the_table_flags_cross_detections():
-    post_norm = catalogue.DETECTORS["post_norm"]  # fires below 0.06
-    row = lambda model, value, status: {"model": model, "mistake": "post_norm", "value": value, "status": status,
-                                        "d_model": 16, "dtype": "float32", "seed": 0, "why": ""}
+    detector = Detector(measurements.stream_scale_spread, 0.06, fires_above=False)
+    detectors = {"post_norm": detector, "no_residual": None}
+    row = lambda model, value, status: {"architecture": "lab_gpt", "model": model, "mistake": "post_norm",  # noqa
+                                        "value": value, "status": status, "d_model": 16, "dtype": "float32",
+                                        "seed": 0, "why": "", "built_in": False}
     correct = [row("correct", 1.0, "clear"), row("correct", 0.849, "clear")]
     broken = [row("post_norm", 0.0036, "detected"), row("post_norm", 0.0041, "detected")]
-    assert calibration.margin(post_norm, correct, broken) == "x14.2"  # 0.849 / 0.06 < 0.06 / 0.0041
-    assert calibration.margin(post_norm, correct, [row("post_norm", 0.03, "detected")]) == "x2"  # 0.06 / 0.03
-    text = calibration.table(correct + broken + [row("no_residual", 0.01, "detected")], catalogue.DETECTORS)
+    assert calibration.margin(detector, correct, broken) == "x14.2"  # 0.849 / 0.06 < 0.06 / 0.0041
+    assert calibration.margin(detector, correct, [row("post_norm", 0.03, "detected")]) == "x2"  # 0.06 / 0.03
+    assert calibration.margin(detector, correct, [row("post_norm", -0.2, "detected")]) == "x14.2"  # other sign: far
+    text = calibration.table(correct + broken + [row("no_residual", 0.01, "detected")], detectors)
     assert "| 1 | post_norm | 0.849 .. 1 | 0.0036 .. 0.0041 | < 0.06 | x14.2 | clear 2 / detected 2 | 0.01 .. 0.01 |" \
         in text
-    assert "no_residual -> post_norm" in text
+    assert "lab_gpt: no_residual -> post_norm" in text
+
+
+def test_fit_threshold_takes_the_geometric_mean_and_leaves_exact_rules_alone():
+    assert calibration.fit_threshold([1.0, 4.0], [0.01, 0.0001], fires_above=False) == pytest.approx(0.1)
+    assert calibration.fit_threshold([0.0], [2.0, 3.0], fires_above=True) is None  # correct exactly 0: exact rule
+    assert calibration.fit_threshold([1.0], [2.0], fires_above=False) is None  # they do not separate
+    assert calibration.fit_threshold([], [2.0], fires_above=True) is None

@@ -20,7 +20,7 @@ from zoo import parallel_gpt, pure_jax_gpt
 
 pytestmark = pytest.mark.slow  # audits 12 models
 
-SETTINGS = {"d_model": 32, "seed": 0}  # no_residual is detected here on a thin margin, and missed at d_model 16
+SETTINGS = {"d_model": 32, "seed": 0}
 # mutants the audit misses, with why (a strict xfail: a fix of the detector makes these tests fail until updated);
 # none at present
 MISSED: dict[str, str] = {}
@@ -82,11 +82,7 @@ def test_no_other_detector_fires_on_a_mutant_unless_the_mistake_causes_it(mistak
 # only (the cross-detections, measured once by hand, are in docs/auditing-a-model.md).
 
 
-PARALLEL_MISSED = {
-    "no_residual": "reads 5.38 at d_model 32 seed 0 (clear; detected when < 1): in a parallel block the FFN branch "
-                   "reads the token's own ln(x), so without the residual add a token keeps most of its say over its "
-                   "own logits; the detector's premise (only the residual path carries it) does not hold",
-}
+PARALLEL_MISSED: dict[str, str] = {}  # mutants the audit misses (a strict xfail with the reading): none at present
 
 
 @functools.cache
@@ -127,17 +123,7 @@ def test_each_parallel_gpt_mutant_is_detected_by_its_own_detector(mistake):
 # the correct model's statuses that are not "clear", because the library model really has the mistake built in
 HF_BUILT_IN = {key: "detected" for key in hf_models.BUILT_IN}
 # where the audit is wrong or cannot run on the correct model: a strict xfail with the reading
-HF_WRONG = {
-    ("bloom", "post_norm"): "false alarm: reads 0.0366 (detected, thin margin; detected when < 0.06) at d_model 32: "
-                            "BLOOM's LayerNorm on the embeddings starts every token at one RMS, and blocks with "
-                            "N(0, 0.02) weights barely spread them at init (clear from d_model ~128)",
-    **{(family, "position_overflow"): "error at the audit's max_len=4: transformers' Flax RoPE table "
-                                      "(create_sinusoidal_positions) keeps only max_position_embeddings of its "
-                                      "2·head_dim columns (out[:, :, :num_pos]), so with head_dim 8 a table of 4 "
-                                      "positions breaks the model (TypeError in apply_rotary_pos_emb); the library's "
-                                      "bug, the detector never gets a reading"
-       for family in ("llama", "mistral", "gemma")},
-}
+HF_WRONG: dict[tuple[str, str], str] = {}  # none at present
 # mutants the audit misses: a strict xfail with the reading (none at present)
 HF_MISSED: dict[tuple[str, str], str] = {}
 

@@ -23,7 +23,7 @@ from ablations.audit.context import BATCH, LENGTH
 from ablations.audit.interface import AuditModel
 from ablations.audit.numerics import jit
 from ablations.errors import UsageError
-from ablations.runner import memory
+from ablations.runner import memory, training
 from ablations.runner.schema import DataSection
 from model import GPT, GPTConfig, Mistakes, generate, n_params, next_token_loss
 
@@ -99,7 +99,8 @@ def tokenizer_for(vocab_size: int):
 def lab_gpt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers: int = 2, max_len: int = 32,
             position: str = "rope", dtype: str = "float32", seed: int = 0, mistakes=()) -> AuditModel:
     """The lab's GPT (`model.GPT`) at random initialisation; `mistakes`: names of model.Mistakes to switch on
-    (a tuple, or one comma-separated string). Mistake 9 is read by the loss, mistake 10 by the tokenizer."""
+    (a tuple, or one comma-separated string). Mistake 9 is read by the loss, mistake 10 by the tokenizer. Its
+    optimizer is the one the runner trains with (ablations.runner.training.optimizer at the default settings)."""
     if isinstance(vocab_size, int) and vocab_size < 2:  # before the tokenizer and the parameters are built
         raise UsageError(f"vocab_size={vocab_size}: the audit needs at least 2 tokens (its token batches draw ids 1 "
                          "to vocab_size-1)")
@@ -120,7 +121,7 @@ def lab_gpt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
             cfg, params, jnp.asarray(prompts), jnp.asarray(mask), n_new, use_cache=use_cache),
         hidden_states=functools.partial(lab_hidden_states(cfg), params),
         tokenizer=tokenizer_for(DataSection.tiny_vocab_size if switches.tiny_vocab else vocab_size),  # Mistake 10
-        max_len=max_len)
+        max_len=max_len, optimizer=training.optimizer(training.TrainSettings()))  # the lab's: decays matrices only
 
 
 # ---------------------------------------------------------------- (b) any Flax linen module

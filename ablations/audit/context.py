@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from ablations.audit.interface import AuditModel, NotApplicable, accepts, default_of
@@ -15,6 +16,14 @@ from ablations.science import probes
 
 TOKEN_SEED = 0  # token draws are fixed: two audits of one model give identical numbers
 BATCH, LENGTH = 4, 16  # [B, T] of the audit's token batches (T cut to max_len when the model's is shorter)
+def is_float32(dtype) -> bool:
+    """dtype (a name, a numpy or JAX dtype) is float32; a value that names no dtype is not."""
+    try:
+        return jnp.dtype(dtype) == jnp.float32
+    except TypeError:
+        return False
+
+
 def random_tokens(model: AuditModel, length: int | None = None) -> np.ndarray:
     """[B, length] int32 ids in [1, V): id 0 is left out, being many tokenizers' <unk> or padding id."""
     length = length or min(LENGTH, model.max_len or LENGTH)
@@ -50,6 +59,17 @@ class Context:
             self._variants[key] = self.factory(**{**self.overrides, **changes})
         return self._variants[key]
 
+    @functools.cached_property
+    def in_float32(self) -> "Context":
+        """This audit on the factory's model in float32, where the factory takes dtype (else this very audit): the
+        mistakes are code, not precision, and at initialisation what a mistake changes in the logits can be within
+        bfloat16's rounding of them (BLOOM at d_model 16: a visible pad or a stale cache reads 0 beyond rounding).
+        The measurements that compare logits read this one."""
+        dtype = self.setting("dtype")
+        if not accepts(self.factory, "dtype") or dtype is None or is_float32(dtype):
+            return self
+        return Context(self.factory, {**self.overrides, "dtype": "float32"}, self.variant(dtype="float32"))
+
     def setting(self, name: str):
         """The value of a factory argument in the user's model: their override, else the factory's default."""
         return self.overrides.get(name, default_of(self.factory, name))
@@ -76,16 +96,19 @@ class Context:
     @functools.cached_property
     def context_effect(self) -> float:
         """How much the model's logits depend on context: the largest change of the last position's logits when
-        every earlier token is replaced (by another row's), floored at the rounding (rounding_floor): the scale the
-        consistency detectors (causality, padding, cache) are measured against. A model that barely reads its
-        context at init (post-norm) also barely shows a stale cache or a visible pad, in the same proportion."""
+        every earlier token is replaced (by another row's): the scale the consistency detectors (causality, padding,
+        cache) are measured against; not applicable where it is within rounding (rounding_floor: a bfloat16 model
+        that barely reads its context at init, whose factory offers no float32, Context.in_float32). A model that
+        barely reads its context at init (post-norm) also barely shows a stale cache or a visible pad, in the same
+        proportion."""
         tokens = self.inputs.inputs
         other = tokens.copy()
         other[:, :-1] = tokens[::-1, :-1]
-        effect = max(largest_change(self.logits[:, -1], self.model.forward(other, None)[:, -1]),
-                     rounding_floor(self.logits))
-        if not effect > 0:
-            raise NotApplicable("the logits are all zero: there is no scale to measure differences against")
+        effect, floor = largest_change(self.logits[:, -1], self.model.forward(other, None)[:, -1]), \
+            rounding_floor(self.logits)
+        if not effect > floor:  # (all-zero logits too)
+            raise NotApplicable(f"the logits move with their context by {effect:.2g}, within their rounding "
+                                f"({floor:.2g}): no difference between two computations can be told from rounding")
         return effect
 
     def beyond_rounding(self, gap: float) -> float:

@@ -4,7 +4,8 @@ A model is seen only through `AuditModel` (forward, generate, loss and params, a
 factory that takes keyword overrides (n_layers, vocab_size, d_model, seed, ...). A detector pairs one
 measurement (ablations.audit.measurements) with the threshold calibrated for it on correct and broken models
 (docs/auditing-a-model.md, "Thresholds"); the catalogue gives each mistake its detector. Every detector gives
-the same record: {mistake, status, value, threshold, margin, why, thin_margin}; margin = value / threshold.
+the same record: {mistake (a reported bug's check: check), status, value, threshold, margin, why, thin_margin};
+margin = value / threshold (None for a threshold of 0).
 """
 from __future__ import annotations
 
@@ -49,44 +50,56 @@ def rule_of(detector: Detector | None) -> str:
     return detector.rule if detector is not None else "not calibrated"
 
 
-def record(mistake: str, detector: Detector | None, status: str, value: float | None, why: str) -> dict:
-    """The one record every detector returns. margin = value / threshold; thin_margin: Detector.thin."""
+def record(mistake: str, detector: Detector | None, status: str, value: float | None, why: str,
+           key: str = "mistake") -> dict:
+    """The one record every detector returns. margin = value / threshold (None for a threshold of 0: a rule
+    "> 0", any at all); thin_margin: Detector.thin. key: what the record names (a mistake; a reported bug's check:
+    "check")."""
     value = value if value is not None and math.isfinite(value) else None  # JSON has no NaN
     threshold = detector.threshold if detector is not None else None
-    margin = None if value is None or threshold is None else value / threshold
+    margin = None if value is None or not threshold else value / threshold
     thin = status in ("detected", "clear") and value is not None and detector.thin(value)
-    return {"mistake": mistake, "status": status, "value": value, "threshold": threshold,
+    return {key: mistake, "status": status, "value": value, "threshold": threshold,
             "margin": margin, "why": why, "thin_margin": bool(thin)}
 
 
-def run_detector(mistake: str, detector: Detector | None, ctx: Context) -> dict:
+def run_detector(mistake: str, detector: Detector | None, ctx: Context, key: str = "mistake") -> dict:
     """Measure and decide; a measurement that cannot run is "not applicable", one that breaks is "error" (with the
     exception in `why`): neither stops the other detectors. A mistake without a detector, or a detector without a
     threshold, is "not calibrated"."""
+    def result(*args):
+        return record(mistake, *args, key=key)
+
     if detector is None:
-        return record(mistake, None, "not calibrated", None, "the catalogue gives this mistake no detector")
+        return result(None, "not calibrated", None, "the catalogue gives this mistake no detector")
     try:
         reading = detector.measure(ctx)
     except NotApplicable as reason:
-        return record(mistake, detector, "not applicable", None, str(reason))
+        return result(detector, "not applicable", None, str(reason))
     except Exception as error:  # the audited model is arbitrary code: report its failure, audit the rest
-        return record(mistake, detector, "error", None, f"{type(error).__name__}: {first_line(error)}")
+        return result(detector, "error", None, f"{type(error).__name__}: {first_line(error)}")
     value, why = reading.value, f"{reading.note}; detected when {detector.rule}"
     if detector.threshold is None:
         shown = value if value is not None and math.isfinite(value) else None
-        return record(mistake, detector, "not calibrated", shown, f"{reading.note}; no threshold yet")
+        return result(detector, "not calibrated", shown, f"{reading.note}; no threshold yet")
     if reading.status is not None:
-        return record(mistake, detector, reading.status, value, reading.note)
+        return result(detector, reading.status, value, reading.note)
     if value is None or not math.isfinite(value):
-        return record(mistake, detector, "error", None, f"{reading.note}: not finite ({value})")
-    return record(mistake, detector, "detected" if detector.fires(value) else "clear", float(value), why)
+        return result(detector, "error", None, f"{reading.note}: not finite ({value})")
+    return result(detector, "detected" if detector.fires(value) else "clear", float(value), why)
+
+
+def context(factory: Callable, overrides: dict | None = None, name: str | None = None) -> Context:
+    """factory(**overrides), built and checked (interface.build), in the Context the detectors share."""
+    overrides = dict(overrides or {})
+    return Context(factory, overrides, build(factory, overrides, name or getattr(factory, "__name__", "factory")))
 
 
 def audit(factory: Callable, detectors: dict[str, Detector | None], overrides: dict | None = None, only=None,
-          name: str | None = None) -> list[dict]:
+          name: str | None = None, key: str = "mistake", ctx: Context | None = None) -> list[dict]:
     """Audit factory(**overrides) with `detectors` (mistake -> its Detector, in the catalogue's order): one record
-    per mistake (only: these mistakes)."""
-    overrides = dict(overrides or {})
-    ctx = Context(factory, overrides, build(factory, overrides, name or getattr(factory, "__name__", "factory")))
-    return [run_detector(mistake, detector, ctx) for mistake, detector in detectors.items()
+    per mistake (only: these mistakes). ctx: a Context already built (another group's audit of the same model),
+    whose model and measurements are reused."""
+    ctx = ctx or context(factory, overrides, name)
+    return [run_detector(mistake, detector, ctx, key) for mistake, detector in detectors.items()
             if only is None or mistake in only]

@@ -13,63 +13,94 @@ import optax
 
 from ablations.audit.context import TOKEN_SEED, Context, loss_and_gradient, random_tokens
 from ablations.audit.interface import AuditModel, NotApplicable, Reading, accepts, first_line
-from ablations.audit.numerics import largest_change, rounding_floor, value_and_gradient_of
+from ablations.audit.numerics import largest_change, rounding_floor, rounding_of, value_and_gradient_of
 from ablations.science import probes
 from data import load_text, unk_rate
 
-STREAM_DEPTH = 2  # mistake 1's depth (post-norm reads ~0 at any depth; 2 blocks compile fast and share the model
-#   that mistake 3 builds)
+STREAM_DEPTH = 2  # mistakes 1 and 2 read block 2 of a 2-block model: its input is seen, it compiles fast, and the two
+#   detectors share one model
 POSITION_MAX_LEN = 4  # mistake 7 asks for this short a table (when the factory takes max_len): fewer keys, louder swaps
 TEXT_SAMPLE = 20_000  # characters of the embedded Shakespeare text read by the <unk> measurement (from its middle)
 ONE_TOKEN_BATCH, GENERIC_POINTS = 64, 4  # mistake 3: one-token contexts per gradient, and gradients (each at other
 #   parameters and tokens) in which a query or key parameter must read exactly zero
 FIT_TOKENS_PER_COEFFICIENT = 4  # mistake 6 fits d + 1 coefficients per logit on at least 4·(d + 1) tokens
 FIT_COLUMNS = 256  # logits fitted by mistake 6: a fixed random subset of a larger vocabulary
-ONE_SCALE = 0.01  # mistake 6: a per-token scale spread (x sqrt(2d), as mistake 1's) below this is a stream already
+ONE_SCALE = 0.01  # mistake 6: a per-token scale spread (x sqrt(2d), rms_spread's) below this is a stream already
 #   normalised (post-norm: rounding, <= 0.005 in bfloat16); a pre-norm stream reads ~1, one whose embeddings are
 #   normalised (BLOOM's LayerNorm) 0.03 and more
 NEITHER = 0.1  # mistake 6: both fits miss by more than this share of the per-token scale spread: the fits cannot tell
 #   the stream from the normalised stream (good fits miss by <= 0.023 of it, a norm over the sequence axis >= 0.46)
 
 
-def stream_scale_spread(ctx: Context) -> Reading:
-    """Mistake 1: a post-norm block ends with a norm, so at initialisation (gain 1, or any gain shared by the
-    features) every token leaves every block at the same RMS: their spread is zero up to rounding. A pre-norm
-    stream, the embedding plus the block outputs, is never normalised: each token's RMS is its own, spread as the
-    length of a random vector. Value: the largest over blocks of std/mean of the per-token RMS of the block's
-    output (AuditModel.hidden_states, B·T tokens), times sqrt(2·D): a vector of D independent Gaussian features
-    has an RMS whose std/mean is about 1/sqrt(2·D), so ~1 reads "spread as random vectors" at any width. At depth
-    STREAM_DEPTH (the user's model when the factory takes no n_layers)."""
+def block_outputs(ctx: Context) -> tuple[list[np.ndarray], float]:
+    """(Each block's output (AuditModel.hidden_states) on the audit's tokens, float64; the relative change their
+    rounding can explain, numerics.rounding_of), from the factory's model at depth STREAM_DEPTH in float32, where it
+    takes n_layers and dtype (else the user's own depth and dtype, Context.in_float32): whether a block ends with a
+    norm, or adds its input back, is architecture, and bfloat16 rounding of a normalised stream (~1 unit, 2^-8)
+    comes near the scale spread of a pre-norm model that normalises its embeddings (BLOOM: ~10 units at
+    d_model 16)."""
+    ctx = ctx.in_float32
     model = ctx.variant(n_layers=STREAM_DEPTH) if accepts(ctx.factory, "n_layers") else ctx.model
     if model.hidden_states is None:
         raise NotApplicable("the model gives no residual stream (AuditModel.hidden_states)")
-    states = [np.asarray(state, np.float64) for state in model.hidden_states(random_tokens(model))]
-    if not states:
-        raise NotApplicable("the model gives no block's output (AuditModel.hidden_states is empty)")
-    spreads = []
-    for state in states:  # [B, T, D]
-        rms = np.sqrt(np.mean(np.square(state), axis=-1)).ravel()  # one per token
-        if not rms.mean() > 0:
-            raise NotApplicable("a block's output is zero for every token: no scale to compare")
-        spreads.append(float(rms.std() / rms.mean() * math.sqrt(2 * state.shape[-1])))
-    return Reading(max(spreads), f"largest spread of the per-token RMS over {len(states)} block output(s) "
-                                 "(std/mean x sqrt(2d); random vectors read ~1)")
+    raw = list(model.hidden_states(random_tokens(model)))
+    states = [np.asarray(state, np.float64) for state in raw]
+    if len(states) < 2:
+        raise NotApplicable(f"the model gives {len(states)} block output(s) (AuditModel.hidden_states): no block "
+                            "whose input is seen")
+    if any(state.shape != states[0].shape for state in states):
+        raise NotApplicable("the block outputs differ in shape: not one residual stream")
+    return states, max(rounding_of(state) for state in raw)
 
 
-def own_token_say(ctx: Context) -> Reading:
-    """Mistake 2: the residual path carries each token to its own output; without it a position's own token
-    has no more say than any other token of its context. Value: change of the last position's logits when its
-    own token changes / when the first token changes."""
-    tokens, vocab = ctx.inputs.inputs, ctx.model.vocab_size
-    own, first = tokens.copy(), tokens.copy()
-    own[:, -1] = 1 + tokens[:, -1] % (vocab - 1)  # another id in [1, V)
-    first[:, 0] = 1 + tokens[:, 0] % (vocab - 1)
-    last = ctx.logits[:, -1]
-    by_own, by_first = (largest_change(last, ctx.model.forward(t, None)[:, -1]) for t in (own, first))
-    floor = rounding_floor(ctx.logits)  # a change that rounding swallowed is at most this
-    if not max(by_own, by_first) > floor:
-        raise NotApplicable("the last logits move within rounding whether their own or the first token changes")
-    return Reading(by_own / max(by_first, floor), "last logits' change: own token changed / first token changed")
+def rms_spread(state: np.ndarray) -> float:
+    """std/mean of the per-token RMS of a [B, T, D] stream, times sqrt(2·D): a vector of D independent Gaussian
+    features has an RMS whose std/mean is about 1/sqrt(2·D), so ~1 reads "spread as random vectors" at any width."""
+    rms = np.sqrt(np.mean(np.square(state), axis=-1)).ravel()  # one per token
+    if not rms.mean() > 0:
+        raise NotApplicable("a block's output is zero for every token: no scale to compare")
+    return float(rms.std() / rms.mean() * math.sqrt(2 * state.shape[-1]))
+
+
+def stream_scale_spread(ctx: Context) -> Reading:
+    """Mistake 1: a post-norm block ends with a norm, so at initialisation (gain 1, or any gain shared by the
+    features) every token leaves every block at the same RMS, whatever the block changed: their spread is zero up to
+    rounding and the norm's epsilon. A pre-norm block adds its branch to the stream and normalises nothing, so its
+    change shows in the tokens' scales: out = x + f(x) spreads them about as much as f changes x (or keeps the
+    spread x already had). Value: the per-token RMS spread of a block's output (rms_spread) beyond rounding / the
+    block's relative change RMS(out - x) / RMS(x), largest over blocks 2 .. n (block 1's input is not seen;
+    block_outputs). Relative to the change, a model that normalises its embeddings and barely changes them at init
+    (BLOOM) reads as pre-norm (~2 and more), not as a normalised stream. Rounding (block_outputs): a spread within
+    it counts as none; a block whose change is within it cannot tell (not applicable: in bfloat16 without a float32
+    model, a post-norm block that changes a normalised stream by < 3%, or BLOOM's first blocks)."""
+    (states, rounding), ratios = block_outputs(ctx), []
+    for before, after in zip(states[:-1], states[1:]):
+        change = math.sqrt(np.mean(np.square(after - before)) / np.mean(np.square(before)))
+        if not change > rounding:
+            raise NotApplicable(f"a block changes its input by {change:.2g} of its RMS, within the rounding of the "
+                                f"stream ({rounding:.2g}): whether it renormalises cannot be told")
+        ratios.append(max(rms_spread(after) - rounding, 0.0) / change)
+    return Reading(max(ratios), f"largest per-token RMS spread of a block's output (std/mean x sqrt(2d)) beyond "
+                                f"rounding / its relative change, over {len(ratios)} block(s) (a pre-norm add reads "
+                                "~1 and more)")
+
+
+def stream_carry(ctx: Context) -> Reading:
+    """Mistake 2: a residual block adds a branch to its input, out = x + f(x), and at initialisation f(x) is
+    uncorrelated with x, so regressed on its input, a block's output has slope ~1 (post-norm's too: it rescales
+    x + f(x), whose scale the norm before it set); without the residual add the output is f(x) alone, slope ~0,
+    whether the block runs its branches in sequence or in parallel. Value: the least-squares slope of a block's
+    output on its input over the B·T tokens, both centred over the tokens (a direction every token shares, from a
+    bias or a norm's offset, carries nothing of the token), smallest over blocks 2 .. n (block_outputs)."""
+    (states, _), slopes = block_outputs(ctx), []
+    for before, after in zip(states[:-1], states[1:]):
+        x, y = (s.reshape(-1, s.shape[-1]) for s in (before, after))
+        x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+        if not np.sum(x * x) > 0:
+            raise NotApplicable("a block's input is the same for every token: nothing for its output to carry")
+        slopes.append(float(np.sum(x * y) / np.sum(x * x)))
+    return Reading(min(slopes), f"smallest slope of a block's output on its input over {len(slopes)} block(s) "
+                                "(centred over tokens; a residual add reads ~1)")
 
 
 def affine_residual(x: np.ndarray, y: np.ndarray) -> float:
@@ -96,6 +127,7 @@ def output_fit(ctx: Context) -> Reading:
     output layer normalised with or without a final norm: clear. Two fits that both miss by more than NEITHER of
     the tokens' scale spread (hidden_states' last entry is not what the output layer reads, a norm over another
     axis, or rounding that hides the difference): not applicable."""
+    ctx = ctx.in_float32  # compared in float32 where the factory takes dtype
     model, vocab = ctx.model, ctx.model.vocab_size
     last, logits, tokens = ctx.states[-1], ctx.logits, ctx.inputs.inputs
     d = last.shape[-1]
@@ -231,6 +263,7 @@ def future_leak(ctx: Context) -> Reading:
     """Mistake 5 (and any causal leak): logits at positions <= t change when only tokens after t change
     (ablations.science.probes.causality). Value: largest change beyond rounding / the context effect
     (Context.beyond_rounding)."""
+    ctx = ctx.in_float32  # compared in float32 where the factory takes dtype
     leak = probes.causality(ctx.language_model(), ctx.inputs)["causal_leak"]
     return Reading(ctx.beyond_rounding(leak), "largest change of past logits when the future changes, beyond rounding, "
                                               "/ context effect")
@@ -251,6 +284,7 @@ def position_sight(ctx: Context) -> Reading:
     under RoPE or sinusoidal codes it changes the logits as a swap inside the table does.
     Value: effect of swapping tokens n, n+1 on position n+2 / of swapping tokens 0, 1 on position 2 (n = max_len).
     Where even the inside swap is under the rounding floor, positions cannot be seen at init: not applicable."""
+    ctx = ctx.in_float32  # compared in float32 where the factory takes dtype
     _ = ctx.logits  # the model runs within its length: an error past it is about the length
     one_block = accepts(ctx.factory, "n_layers")
     model = ctx.variant(**{k: v for k, v in (("n_layers", 1), ("max_len", POSITION_MAX_LEN))
@@ -278,6 +312,7 @@ def position_sight(ctx: Context) -> Reading:
 def padding_gap(ctx: Context) -> Reading:
     """Mistake 8: a left-padded batch vs each sequence alone (ablations.science.probes.padding): the logits of real
     tokens must agree. Value: largest difference beyond rounding / the context effect (Context.beyond_rounding)."""
+    ctx = ctx.in_float32  # compared in float32 where the factory takes dtype
     gap = probes.padding(ctx.language_model(), ctx.inputs)["padding_gap"]
     return Reading(ctx.beyond_rounding(gap), "largest logit difference, left-padded batch vs alone, beyond rounding, "
                                              "/ context effect")
@@ -312,6 +347,7 @@ def cache_gap(ctx: Context) -> Reading:
     (The recompute is the forward the other measurements already compiled; recomputing the very tokens the cache
     chose also keeps a bfloat16 rounding tie between two greedy paths from reading as a cache bug.)
     Value: largest logit difference beyond rounding / the context effect (Context.beyond_rounding)."""
+    ctx = ctx.in_float32  # compared in float32 where the factory takes dtype
     if ctx.model.generate is None:
         raise NotApplicable("the model gives no generate function (AuditModel.generate)")
     tokens = ctx.inputs.inputs  # [B, T]

@@ -16,14 +16,19 @@ ROUNDING = ((jnp.bfloat16, 2.0 ** -8, 8), (np.float16, 2.0 ** -11, 8))
 FLOAT32_ROUNDING = (np.float32, 2.0 ** -24, 128)
 
 
-def rounding_floor(logits) -> float:
-    """The largest logit change rounding can explain: the unit roundoff of the precision the logits were computed
-    in (read from the values: bfloat16 and float16 logits are exactly representable in them) times their RMS,
-    times that precision's multiple (ROUNDING)."""
-    logits = np.asarray(logits, np.float32)
-    _, unit, multiple = next((r for r in ROUNDING if np.array_equal(logits, logits.astype(r[0]).astype(np.float32))),
+def rounding_of(values) -> float:
+    """The largest relative change rounding can explain in values computed in one precision: its unit roundoff
+    times its multiple (ROUNDING), the precision read from the values (bfloat16 and float16 values are exactly
+    representable in them, whatever dtype they are handed back in)."""
+    values = np.asarray(values, np.float32)
+    _, unit, multiple = next((r for r in ROUNDING if np.array_equal(values, values.astype(r[0]).astype(np.float32))),
                              FLOAT32_ROUNDING)
-    return multiple * unit * float(np.sqrt(np.mean(np.square(logits, dtype=np.float64))))
+    return multiple * unit
+
+
+def rounding_floor(logits) -> float:
+    """The largest logit change rounding can explain: rounding_of(logits) times their RMS."""
+    return rounding_of(logits) * float(np.sqrt(np.mean(np.square(np.asarray(logits, np.float32), dtype=np.float64))))
 
 
 def largest_change(before, after) -> float:

@@ -1,7 +1,8 @@
 """The catalogue: one module per mistake (`mNN_<name>.py`, found by name), each declaring one `Mistake` with
 everything the lab knows about it. The tables the commands use are collected here and nowhere else written:
 the mistakes in the seed page's order, their studies, and the audit's detectors. docs/adding-a-mistake.md
-tells a contributor how to add one."""
+tells a contributor how to add one. Apart from the 11, reported_bugs.py declares the bugs people report, a group
+of checks of its own (REPORTED_BUGS, REPORTED_DETECTORS; `full_audit` runs both groups on one model)."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,6 +14,7 @@ import re
 
 from ablations.audit import detectors
 from ablations.catalogue.protocols import PROTOCOLS
+from ablations.catalogue.reported_bugs import REPORTED_BUGS, ReportedBug
 from ablations.catalogue.schema import Axis, Claim, Mistake, Protocol, Study
 from ablations.errors import UsageError
 from model import names_of_all
@@ -42,6 +44,25 @@ BY_NAME = {spec.name: spec for spec in MISTAKES}
 STUDIES = tuple(dataclasses.replace(study, mistake=spec.name) for spec in MISTAKES for study in spec.studies)
 STUDIES_BY_NAME = {study.name: study for study in STUDIES}
 DETECTORS = {spec.name: spec.detector for spec in MISTAKES}  # the audit's, in the catalogue's order
+
+
+def _reported() -> dict[str, ReportedBug]:
+    """The reported bugs (beyond the 11: reported_bugs.py) by name; each `caught_by` names a mistake's number whose
+    detector exists, and no name is a mistake's."""
+    by_number = {spec.number: spec for spec in MISTAKES}
+    for bug in REPORTED_BUGS:
+        if bug.caught_by is not None and getattr(by_number.get(bug.caught_by), "detector", None) is None:
+            raise ValueError(f"reported bug {bug.name}: caught_by={bug.caught_by} names no mistake with a detector")
+    names = [bug.name for bug in REPORTED_BUGS]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n in BY_NAME})
+    if clashes:
+        raise ValueError(f"reported bug names declared twice or shared with a mistake: {', '.join(clashes)}")
+    return {bug.name: bug for bug in REPORTED_BUGS}
+
+
+REPORTED_BY_NAME = _reported()
+# the group's own checks, in the catalogue's order (the rest are caught by one of the 11, or cannot be probed)
+REPORTED_DETECTORS = {bug.name: bug.detector for bug in REPORTED_BUGS if bug.detector is not None}
 
 
 PROTOCOLS_BY_NAME = {protocol.name: protocol for protocol in PROTOCOLS}
@@ -110,6 +131,18 @@ def audit(factory, overrides: dict | None = None, only=None, name: str | None = 
     return detectors.audit(factory, DETECTORS, overrides, only, name)
 
 
+def audit_reported(factory, overrides: dict | None = None, only=None, name: str | None = None, ctx=None) -> list[dict]:
+    """Audit a model factory with the reported bugs' own checks (REPORTED_DETECTORS): one record per check, keyed
+    "check" (ctx: the Context of an audit of the same model, reused)."""
+    return detectors.audit(factory, REPORTED_DETECTORS, overrides, only, name, key="check", ctx=ctx)
+
+
+def full_audit(factory, overrides: dict | None = None, name: str | None = None) -> tuple[list[dict], list[dict]]:
+    """The check command's audit: (the 11 mistakes' records, the reported bugs' records), one model built once."""
+    ctx = detectors.context(factory, overrides, name)
+    return detectors.audit(factory, DETECTORS, ctx=ctx), audit_reported(factory, ctx=ctx)
+
+
 def study(name: str) -> Study:
     if name not in STUDIES_BY_NAME:
         raise UsageError(f"unknown study {name!r}; valid choices: {', '.join(STUDIES_BY_NAME)}")
@@ -117,5 +150,6 @@ def study(name: str) -> Study:
 
 
 __all__ = ["Axis", "BY_NAME", "Claim", "DETECTORS", "EXPLORATORY", "MISTAKES", "Mistake", "PROTOCOLS",
-           "PROTOCOL_HASHES", "Protocol", "STUDIES", "Study", "audit", "declared_protocols", "lookup", "protocol",
+           "PROTOCOL_HASHES", "Protocol", "REPORTED_BUGS", "REPORTED_BY_NAME", "REPORTED_DETECTORS", "ReportedBug",
+           "STUDIES", "Study", "audit", "audit_reported", "declared_protocols", "full_audit", "lookup", "protocol",
            "protocol_hash", "register_config", "study"]

@@ -67,14 +67,21 @@ def left_padded(tokens: np.ndarray, lengths: np.ndarray, pad_id: int) -> tuple[n
     return np.where(mask, shifted, pad_id), mask
 
 
+def padding_lengths(n: int, width: int, padding_share: float) -> np.ndarray:
+    """The real lengths of n padded rows of `width` tokens: up to `padding_share` of a row is padding, varied row
+    by row (the padding probe's, and the audit's right-padding check's)."""
+    return width - (np.arange(n) * 7) % max(1, round(width * padding_share))
+
+
 def padding(lm: LanguageModel, data: ProbeInputs) -> dict:
     """Left-padded batch vs each sequence unpadded: logits at real tokens must agree, and so must the loss."""
     n, width = data.inputs.shape
-    lengths = width - (np.arange(n) * 7) % max(1, round(width * data.padding_share))
+    lengths = padding_lengths(n, width, data.padding_share)
     padded, mask = left_padded(data.inputs, lengths, data.unk_id)
     padded_targets, _ = left_padded(data.targets, lengths, data.unk_id)
     batched, alone = np.asarray(lm.forward(padded, mask)), np.asarray(lm.forward(data.inputs, None))
-    gap = max(np.abs(batched[i, width - k:] - alone[i, :k]).max() for i, k in enumerate(lengths))
+    gaps = [np.abs(batched[i, width - k:] - alone[i, :k]).max() for i, k in enumerate(lengths)]
+    gap = np.max(gaps)  # (a NaN gap stays NaN: Python's max would skip it)
     losses = token_losses(batched, padded_targets)
     return {"padding_gap": float(gap), "padded_val_loss": float(losses[mask].mean())}
 

@@ -199,11 +199,19 @@ def swiglu_width(d_model: int) -> int:
 NO_DROPOUT = {"attention_dropout": 0.0}
 
 
+def rope_table(max_len: int, head_dim: int) -> int:
+    """max_position_embeddings for transformers' Flax RoPE models: their sin/cos table keeps only the first
+    max_position_embeddings of its 2·head_dim columns (create_sinusoidal_positions: out[:, :, :num_pos]), so a table
+    shorter than 2·head_dim breaks the model. RoPE has no learned table: a longer one changes nothing within
+    max_len, and max_len stays the declared training length."""
+    return max(max_len, 2 * head_dim)
+
+
 # ---------------------------------------------------------------- the families
 
 
 def gpt_neo(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-            seed: int = 0, mistakes=()):
+            seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxGPTNeoForCausalLM, GPTNeoConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
@@ -215,11 +223,12 @@ def gpt_neo(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers:
         resid_dropout=0.0, attention_dropout=0.0,
         intermediate_size=d_model if "narrow_ffn" in planted else 4 * d_model,  # Mistake 3: narrow_ffn
         tie_word_embeddings="untied_embeddings" not in planted)  # Mistake 4: untied_embeddings
-    return wrap(FlaxGPTNeoForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("transformer", "ln_f"))
+    return wrap(FlaxGPTNeoForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("transformer", "ln_f"))
 
 
 def gptj(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-         seed: int = 0, mistakes=()):
+         seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxGPTJForCausalLM, GPTJConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
@@ -229,11 +238,12 @@ def gptj(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: in
         rotary_dim=d_model // n_heads // 2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         n_inner=d_model if "narrow_ffn" in planted else 4 * d_model,  # Mistake 3: narrow_ffn
         tie_word_embeddings=False)  # (BUILT_IN: True fails)
-    return wrap(FlaxGPTJForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("transformer", "ln_f"))
+    return wrap(FlaxGPTJForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("transformer", "ln_f"))
 
 
 def opt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-        seed: int = 0, mistakes=()):
+        seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxOPTForCausalLM, OPTConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
@@ -245,37 +255,42 @@ def opt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int
         tie_word_embeddings="untied_embeddings" not in planted,  # Mistake 4: untied_embeddings
         do_layer_norm_before="post_norm" not in planted,  # Mistake 1: post_norm (which also drops the final norm)
         _remove_final_layer_norm="no_final_norm" in planted)  # Mistake 6: no_final_norm
-    return wrap(FlaxOPTForCausalLM(config, seed=seed), vocab_size, max_len, planted - {"no_final_norm"}, ())
+    return wrap(FlaxOPTForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted - {"no_final_norm"}, ())
 
 
 def llama(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-          seed: int = 0, mistakes=()):
+          seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxLlamaForCausalLM, LlamaConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
     planted = names_of("llama", mistakes)
     config = LlamaConfig(
-        vocab_size=vocab_size, max_position_embeddings=max_len, hidden_size=d_model, num_hidden_layers=n_layers,
+        vocab_size=vocab_size, max_position_embeddings=rope_table(max_len, d_model // n_heads), hidden_size=d_model,
+        num_hidden_layers=n_layers,
         num_attention_heads=n_heads, num_key_value_heads=max(1, n_heads // 2), **NO_DROPOUT,
         intermediate_size=d_model if "narrow_ffn" in planted else swiglu_width(d_model))  # Mistake 3: narrow_ffn
-    return wrap(FlaxLlamaForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("model", "norm"))
+    return wrap(FlaxLlamaForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("model", "norm"))
 
 
 def mistral(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-            seed: int = 0, mistakes=()):
+            seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxMistralForCausalLM, MistralConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
     planted = names_of("mistral", mistakes)
     config = MistralConfig(
-        vocab_size=vocab_size, max_position_embeddings=max_len, hidden_size=d_model, num_hidden_layers=n_layers,
+        vocab_size=vocab_size, max_position_embeddings=rope_table(max_len, d_model // n_heads), hidden_size=d_model,
+        num_hidden_layers=n_layers,
         num_attention_heads=n_heads, num_key_value_heads=max(1, n_heads // 2), sliding_window=max_len, **NO_DROPOUT,
         intermediate_size=d_model if "narrow_ffn" in planted else swiglu_width(d_model))  # Mistake 3: narrow_ffn
-    return wrap(FlaxMistralForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("model", "norm"))
+    return wrap(FlaxMistralForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("model", "norm"))
 
 
 def bloom(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-          seed: int = 0, mistakes=()):
+          seed: int = 0, mistakes=(), dtype: str = "float32"):
     """max_len: the declared training length only; ALiBi has no position table and BLOOM no length limit."""
     from transformers import BloomConfig, FlaxBloomForCausalLM
 
@@ -285,26 +300,29 @@ def bloom(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: i
         vocab_size=vocab_size, hidden_size=d_model, n_layer=n_layers, n_head=n_heads, hidden_dropout=0.0,
         attention_dropout=0.0,
         tie_word_embeddings="untied_embeddings" not in planted)  # Mistake 4: untied_embeddings
-    return wrap(FlaxBloomForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("transformer", "ln_f"))
+    return wrap(FlaxBloomForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("transformer", "ln_f"))
 
 
 def gemma(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-          seed: int = 0, mistakes=()):
+          seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxGemmaForCausalLM, GemmaConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
     planted = names_of("gemma", mistakes)
     config = GemmaConfig(
-        vocab_size=vocab_size, max_position_embeddings=max_len, hidden_size=d_model, num_hidden_layers=n_layers,
+        vocab_size=vocab_size, max_position_embeddings=rope_table(max_len, d_model // n_heads), hidden_size=d_model,
+        num_hidden_layers=n_layers,
         num_attention_heads=n_heads, num_key_value_heads=1, head_dim=d_model // n_heads, **NO_DROPOUT,
         hidden_activation="gelu_pytorch_tanh",
         intermediate_size=d_model if "narrow_ffn" in planted else 8 * d_model,  # Mistake 3: narrow_ffn
         tie_word_embeddings="untied_embeddings" not in planted)  # Mistake 4: untied_embeddings
-    return wrap(FlaxGemmaForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("model", "norm"))
+    return wrap(FlaxGemmaForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("model", "norm"))
 
 
 def xglm(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-         seed: int = 0, mistakes=()):
+         seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxXGLMForCausalLM, XGLMConfig
 
     checked(vocab_size, d_model, n_heads, n_layers, max_len)
@@ -314,4 +332,5 @@ def xglm(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: in
         attention_heads=n_heads, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
         ffn_dim=d_model if "narrow_ffn" in planted else 4 * d_model,  # Mistake 3: narrow_ffn
         tie_word_embeddings="untied_embeddings" not in planted)  # Mistake 4: untied_embeddings
-    return wrap(FlaxXGLMForCausalLM(config, seed=seed), vocab_size, max_len, planted, ("model", "layer_norm"))
+    return wrap(FlaxXGLMForCausalLM(config, seed=seed, dtype=jnp.dtype(dtype)), vocab_size, max_len,
+                planted, ("model", "layer_norm"))

@@ -234,7 +234,7 @@ def names_of(mistakes) -> frozenset:
 
 
 def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 32,
-            seed: int = 0, mistakes=()) -> AuditModel:
+            seed: int = 0, mistakes=(), dtype: str = "float32") -> AuditModel:
     """The parallel NNX GPT at random initialisation, as the audit sees it; `mistakes`: names to plant (a sequence
     or set, or one comma-separated string). max_len: the declared training length (ALiBi has no table)."""
     for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("n_heads", n_heads),
@@ -246,6 +246,7 @@ def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers:
     planted = names_of(mistakes)
     model = ParallelGPT(vocab_size, d_model, n_heads, n_layers, planted & MODULE_MISTAKES, nnx.Rngs(seed))
     graph, state = nnx.split(model)
+    state = jax.tree.map(lambda leaf: leaf.astype(jnp.dtype(dtype)), state)  # parameters in dtype (ALiBi's in float32)
     known = DataSection.tiny_vocab_size if "tiny_vocab" in planted else vocab_size  # Mistake 10: tiny_vocab
     stale = "stale_kv_cache" in planted
 
@@ -261,4 +262,11 @@ def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers:
         generate=lambda prompts, mask, n_new, use_cache: generate(graph, state, prompts, mask, n_new, use_cache,
                                                                   stale),
         hidden_states=lambda tokens: hidden_states(graph, state, jnp.asarray(tokens, jnp.int32)),
-        tokenizer=tokenizer_for(known), max_len=max_len)
+        tokenizer=tokenizer_for(known), max_len=max_len,
+        optimizer=optax.adamw(1e-3, weight_decay=0.1, mask=matrices))  # decays the kernels and the embedding
+
+
+def matrices(tree):
+    """AdamW's decay mask: the weight matrices (and the embedding table), not the LayerNorms' scales and biases nor
+    the dense layers' biases."""
+    return jax.tree.map(lambda leaf: leaf.ndim >= 2, tree)

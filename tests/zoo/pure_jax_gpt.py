@@ -1,5 +1,5 @@
-"""A GPT in pure JAX (jax.numpy and jax.random, jit; no Flax, no optax), written apart from the lab's model/gpt.py
-and in other conventions on purpose, for auditing the audit:
+"""A GPT in pure JAX (jax.numpy and jax.random, jit; no Flax; optax only for the optimizer it gives the audit),
+written apart from the lab's model/gpt.py and in other conventions on purpose, for auditing the audit:
 
     lab's GPT (model/gpt.py)              this one
     biases in every dense layer           no biases anywhere
@@ -14,7 +14,9 @@ and in other conventions on purpose, for auditing the audit:
 
 Each of the catalogue's 11 mistakes is one tagged line (`# Mistake N: name`) beside the correct code, switched on
 by the factory's `mistakes`. `python -m ablations.check tests.zoo.pure_jax_gpt:factory` audits it (from the
-repository root); `mistakes=post_norm` plants one.
+repository root); `mistakes=post_norm` plants one. Apart from them, `bugs` plants the negative controls of the bugs
+people report (ablations/catalogue/reported_bugs.py), each tagged `# Reported bug: ...` beside the correct code:
+`bugs=dropout_in_eval` plants one.
 
 Shapes: B batch, T time, S key slots, D d_model, H query heads, G key/value heads, K head size, F FFN hidden, V vocab.
 """
@@ -22,11 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 import data as data_lib
 from ablations.audit.interface import AuditModel
@@ -39,6 +43,16 @@ MISTAKES = ("post_norm", "no_residual", "narrow_ffn", "untied_embeddings", "norm
 # correct model's compiled forward; the shape-changing ones (narrow_ffn, untied_embeddings) show in the params
 FORWARD_MISTAKES = frozenset({"post_norm", "no_residual", "norm_wrong_axis", "no_final_norm", "position_overflow",
                               "padding_mask"})
+# the reported bugs' negative controls (ablations/catalogue/reported_bugs.py), by where they sit: the compiled forward
+# (which the loss and the decoder's prefill run too), the cached decoder, the objective; dropout_in_eval lives in the
+# factory's forward and decay_everything in its optimizer
+FORWARD_BUGS = frozenset({"bidirectional_mask", "causal_mask_off_by_one", "left_padding_positions",
+                          "batch_statistics"})
+DECODE_BUGS = frozenset({"shared_cache_position", "top_left_causal_decode"})
+LOSS_BUGS = frozenset({"labels_unshifted", "labels_shifted_twice"})
+BUGS = tuple(sorted(FORWARD_BUGS | DECODE_BUGS | LOSS_BUGS | {"dropout_in_eval", "decay_everything"}))
+DROPOUT = 0.1  # the rate training would drop at; evaluation, all the audit calls, runs without dropout
+LEARNING_RATE, WEIGHT_DECAY = 1e-3, 0.1  # the optimizer the factory gives: AdamW decaying the matrices and tables
 # XLA's backend optimisations off, as the audit compiles (ablations.audit.numerics): each function here runs a handful
 # of times on tiny batches, so compiling dominates; ~3x faster compiles on a CPU, equal results up to float32 rounding
 jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE, static_argnames="spec")
@@ -53,12 +67,17 @@ class Spec:
     n_kv_heads: int
     max_len: int
     mistakes: frozenset = frozenset()
+    bugs: frozenset = frozenset()  # reported bugs' controls planted
 
     def has(self, name: str) -> bool:
         return name in self.mistakes
 
-    def only(self, names) -> "Spec":
-        return dataclasses.replace(self, mistakes=self.mistakes & frozenset(names))
+    def bug(self, name: str) -> bool:
+        return name in self.bugs
+
+    def only(self, names, bugs=()) -> "Spec":
+        """The mistakes among `names` and the bugs among `bugs`: what one compiled function reads."""
+        return dataclasses.replace(self, mistakes=self.mistakes & frozenset(names), bugs=self.bugs & frozenset(bugs))
 
 
 # ---------------------------------------------------------------- parameters
@@ -96,6 +115,7 @@ def init_params(key, vocab_size: int, d_model: int, n_heads: int, n_kv_heads: in
 
 def rms_norm(x, gain, spec: Spec):
     axis = -2 if spec.has("norm_wrong_axis") else -1  # Mistake 5: norm_wrong_axis, statistics over the sequence
+    axis = (0, axis) if spec.bug("batch_statistics") else axis  # Reported bug: statistics over the batch too
     return x / jnp.sqrt(jnp.mean(x * x, axis=axis, keepdims=True) + EPS) * gain
 
 
@@ -156,6 +176,18 @@ def embed(params, tokens, positions):
     return params["embed"][tokens] + params["positions"][positions]
 
 
+def dropout(x, key):
+    """Dropout at DROPOUT with a key (training), the identity without one (evaluation)."""
+    if key is None:
+        return x
+    return jnp.where(jax.random.bernoulli(key, 1 - DROPOUT, x.shape), x / (1 - DROPOUT), 0.0)
+
+
+def assuming_left_padding(mask):
+    """Position ids counted as if every pad were on the left: index minus the row's number of pads."""
+    return jnp.maximum(jnp.arange(mask.shape[1]) - jnp.sum(~mask, axis=1, keepdims=True), 0)
+
+
 def visible_keys(mask, spec: Spec):
     return jnp.ones_like(mask) if spec.has("padding_mask") else mask  # Mistake 8: padding_mask, pads visible
 
@@ -167,14 +199,19 @@ def logits_of(params, x, spec: Spec):
     return x @ unembed
 
 
-def stream(params, tokens, mask, spec: Spec):
+def stream(params, tokens, mask, spec: Spec, key=None):
     """tokens [B, T] int32, mask [B, T] bool (True = real token; left padding) -> (the residual stream after each
-    block [B, T, D], per block (keys, values) [B, T, G, K])."""
+    block [B, T, D], per block (keys, values) [B, T, G, K]). key: dropout's (training; None in evaluation)."""
     check_length(tokens.shape[1], spec)
     positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)  # each row counts from its first real token
+    if spec.bug("left_padding_positions"):  # Reported bug: position ids that assume padding on the left
+        positions = assuming_left_padding(mask)
     causal = jnp.tril(jnp.ones((tokens.shape[1],) * 2, bool))
+    causal = jnp.ones_like(causal) if spec.bug("bidirectional_mask") else causal  # Reported bug: bidirectional mask
+    if spec.bug("causal_mask_off_by_one"):  # Reported bug: the causal mask one diagonal off (sees the next token)
+        causal = jnp.tril(jnp.ones_like(causal), k=1)
     allowed = causal[None] & visible_keys(mask, spec)[:, None, :]  # [B, T, S]
-    x, states, kept = embed(params, tokens, positions), [], []
+    x, states, kept = dropout(embed(params, tokens, positions), key), [], []
     for p in params["blocks"]:
         x, kv = block(p, x, allowed, spec)
         states.append(x)
@@ -182,15 +219,15 @@ def stream(params, tokens, mask, spec: Spec):
     return states, kept
 
 
-def run(params, tokens, mask, spec: Spec):
+def run(params, tokens, mask, spec: Spec, key=None):
     """-> (logits [B, T, V], per block (keys, values)): see stream."""
-    states, kept = stream(params, tokens, mask, spec)
+    states, kept = stream(params, tokens, mask, spec, key)
     return logits_of(params, states[-1], spec), kept
 
 
 @jit
-def forward(params, tokens, mask, spec: Spec):
-    return run(params, tokens, mask, spec)[0]
+def forward(params, tokens, mask, spec: Spec, key=None):
+    return run(params, tokens, mask, spec, key)[0]
 
 
 @jit
@@ -208,7 +245,10 @@ def prefill(params, tokens, mask, spec: Spec):
 def decode_step(params, cache, token, position, slot, key_mask, spec: Spec):
     """One token per row: token, position [B]; slot: the cache slot it takes; key_mask [B, S] -> (logits [B, V],
     the cache)."""
-    allowed = ((jnp.arange(key_mask.shape[1]) <= slot)[None] & visible_keys(key_mask, spec))[:, None, :]  # [B, 1, S]
+    causal = jnp.arange(key_mask.shape[1]) <= slot  # the one query sits at `slot`: it sees every key up to it
+    if spec.bug("top_left_causal_decode"):  # Reported bug: is_causal's mask aligned top-left: query 0 sees key 0
+        causal = jnp.tril(jnp.ones((1, key_mask.shape[1]), bool))[0]
+    allowed = (causal[None] & visible_keys(key_mask, spec))[:, None, :]  # [B, 1, S]
     x, new_cache = embed(params, token[:, None], position[:, None]), []
     for p, layer_cache in zip(params["blocks"], cache):
         x, kept = block(p, x, allowed, spec, layer_cache, slot)
@@ -230,13 +270,15 @@ def generate(params, spec: Spec, prompts, prompt_mask, n_new: int, use_cache: bo
         pad = ((0, 0), (0, n_new), (0, 0), (0, 0))
         cache = [(jnp.pad(k, pad), jnp.pad(v, pad)) for k, v in kept]  # [B, P + n_new, G, K]
         first_new = mask.sum(axis=1).astype(jnp.int32)  # the position of the first new token
-    chosen, steps = [], []
+    chosen, steps, recompute = [], [], spec.only(FORWARD_MISTAKES, FORWARD_BUGS)
     for i in range(n_new):
         if not use_cache:
-            step_logits = forward(params, tokens, full_mask, spec.only(FORWARD_MISTAKES))[:, width - 1 + i]
+            step_logits = forward(params, tokens, full_mask, recompute)[:, width - 1 + i]
         elif i:
-            step_logits, cache = decode_step(params, cache, chosen[-1], first_new + i - 1, width + i - 1, full_mask,
-                                             spec)
+            position = first_new + i - 1  # each row's own: its real tokens so far
+            if spec.bug("shared_cache_position"):  # Reported bug: the shared cache position as every row's position
+                position = jnp.full(batch, width + i - 1)
+            step_logits, cache = decode_step(params, cache, chosen[-1], position, width + i - 1, full_mask, spec)
         steps.append(step_logits)
         chosen.append(jnp.argmax(step_logits, axis=-1).astype(jnp.int32))
         tokens = tokens.at[:, width + i].set(chosen[-1])
@@ -251,8 +293,11 @@ def objective(spec: Spec):
     """(params, tokens [B, T]) -> mean next-token cross-entropy: one function per spec, so that the audit's
     jit(grad(loss)) compiles once per spec, not once per seed."""
     def loss(params, tokens):
-        targets = tokens[:, 1:]
-        logits = run(params, tokens[:, :-1], jnp.ones(targets.shape, bool), spec)[0]  # [B, T-1, V]
+        shift = 1  # position t predicts token t + 1
+        shift = 0 if spec.bug("labels_unshifted") else shift  # Reported bug: labels not shifted
+        shift = 2 if spec.bug("labels_shifted_twice") else shift  # Reported bug: labels shifted twice
+        targets = tokens[:, shift:]
+        logits = run(params, tokens[:, :tokens.shape[1] - shift], jnp.ones(targets.shape, bool), spec)[0]  # [B, T-s, V]
         shifted = logits - logits.max(axis=-1, keepdims=True)
         log_probs = shifted - jnp.log(jnp.exp(shifted).sum(axis=-1, keepdims=True))
         per_token = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
@@ -271,18 +316,18 @@ def tokenizer(size: int):
     return data_lib.make_tokenizer("char", data_lib.load_text("shakespeare"), size)
 
 
-def names_of(mistakes) -> frozenset:
+def names_of(mistakes, valid=MISTAKES, what: str = "mistake") -> frozenset:
     names = [n.strip() for n in mistakes.split(",") if n.strip()] if isinstance(mistakes, str) else list(mistakes)
-    unknown = [n for n in names if n not in MISTAKES]
+    unknown = [n for n in names if n not in valid]
     if unknown:
-        raise ValueError(f"unknown mistake {unknown[0]!r}; valid choices: {', '.join(MISTAKES)}")
+        raise ValueError(f"unknown {what} {unknown[0]!r}; valid choices: {', '.join(valid)}")
     return frozenset(names)
 
 
 def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_kv_heads: int = 2, n_layers: int = 2,
-            max_len: int = 32, seed: int = 0, mistakes=()) -> AuditModel:
+            max_len: int = 32, seed: int = 0, mistakes=(), bugs=(), dtype: str = "float32") -> AuditModel:
     """The pure-JAX GPT at random initialisation, as the audit sees it; `mistakes`: names to plant (a sequence or
-    set, or one comma-separated string)."""
+    set, or one comma-separated string); `bugs`: the reported bugs' negative controls to plant (BUGS), likewise."""
     for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("n_heads", n_heads),
                         ("n_kv_heads", n_kv_heads), ("n_layers", n_layers), ("max_len", max_len)):
         if not (isinstance(value, int) and value > 0):
@@ -291,23 +336,31 @@ def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_kv_head
         raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
     if n_heads % n_kv_heads:
         raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
-    planted = names_of(mistakes)
-    spec = Spec(n_heads, n_kv_heads, max_len, planted)
+    planted, planted_bugs = names_of(mistakes), names_of(bugs, BUGS, "bug")
+    spec = Spec(n_heads, n_kv_heads, max_len, planted, planted_bugs)
     params = init_params(jax.random.key(seed), vocab_size, d_model, n_heads, n_kv_heads, n_layers, max_len, planted)
-    forward_spec = spec.only(FORWARD_MISTAKES)
+    params = jax.tree.map(lambda leaf: leaf.astype(jnp.dtype(dtype)), params)  # all in dtype, the computation too
+    forward_spec = spec.only(FORWARD_MISTAKES, FORWARD_BUGS)
     known = DataSection.tiny_vocab_size if "tiny_vocab" in planted else vocab_size  # Mistake 10: tiny_vocab
+    calls = itertools.count()  # forward calls (the dropout_in_eval control's keys)
+    decayed = lambda tree: jax.tree.map(lambda leaf: leaf.ndim >= 2, tree)  # the matrices and tables, no norm gain
+    decayed = None if "decay_everything" in planted_bugs else decayed  # Reported bug: weight decay on every leaf
 
     def model_forward(tokens, pad_mask):
         tokens = jnp.asarray(tokens, jnp.int32)
         mask = jnp.ones(tokens.shape, bool) if pad_mask is None else jnp.asarray(pad_mask, bool)
-        return forward(params, tokens, mask, forward_spec)
+        key = None  # evaluation: no dropout
+        if "dropout_in_eval" in planted_bugs:  # Reported bug: dropout active in evaluation, a new key each call
+            key = jax.random.key(next(calls))
+        return forward(params, tokens, mask, forward_spec, key)
 
     return AuditModel(
         forward=model_forward, vocab_size=vocab_size,
         n_params=int(sum(np.size(leaf) for leaf in jax.tree.leaves(params))), params=params,
-        loss=objective(spec.only(FORWARD_MISTAKES | {"argmax_gradient"})),
+        loss=objective(spec.only(FORWARD_MISTAKES | {"argmax_gradient"}, FORWARD_BUGS | LOSS_BUGS)),
         generate=lambda prompts, mask, n_new, use_cache: generate(
-            params, spec.only(FORWARD_MISTAKES | {"stale_kv_cache"}), prompts, mask, n_new, use_cache),
+            params, spec.only(FORWARD_MISTAKES | {"stale_kv_cache"}, FORWARD_BUGS | DECODE_BUGS), prompts, mask, n_new,
+            use_cache),
         hidden_states=lambda tokens: hidden_states(params, jnp.asarray(tokens, jnp.int32), forward_spec),
         tokenizer=tokenizer(known),
-        max_len=max_len)
+        max_len=max_len, optimizer=optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY, mask=decayed))
