@@ -40,8 +40,8 @@ class AuditModel:
         pad_mask True = real token (the 11 detectors pad on the left, with the pad id: tokenizer.unk_id, else 0);
         None = all real. A left-padded row's real tokens must get the logits of the row alone: pads are not
         attended to and absolute positions count from the row's first real token. Every detector but post_norm,
-        no_residual, untied_embeddings, argmax_gradient and tiny_vocab calls it; position_overflow with max_len + 3 tokens,
-        where raising is the fix (clear) and NaN the mistake (detected).
+        no_residual, untied_embeddings, argmax_gradient and tiny_vocab calls it; position_overflow with
+        max_len + 3 tokens, where raising is the fix (clear) and NaN the mistake (detected).
     vocab_size: V, the number of token ids the model accepts, at least 2 (the audit draws ids in [1, V)).
     n_params: the number of trainable parameters (untied_embeddings reads how it grows from vocab_size V to 2·V).
     params, loss: the parameter pytree (floating-point leaves) and the objective you train with, loss(params,

@@ -20,8 +20,9 @@ MISTAKE = Mistake(
     settings={"model.n_layers": 8, "train.lr": 3e-3, "train.warmup": 0}, lr_grid=DEEP_LR_GRID,
     # spread of the per-token RMS after a block / the block's relative change: a post-norm block ends with a norm,
     # so every token leaves it at one RMS whatever it changed (~0); a pre-norm add shows its change in the tokens'
-    # scales (~1 and more). Threshold and calibrated values: the calibration across the zoo (docs/auditing-a-model.md)
-    detector=Detector(measurements.stream_scale_spread, 0.01, fires_above=False, calibrated=(0.97, 1e-4)),
+    # scales (~1 and more). The threshold, a hundredth, is set from that meaning; calibrated=: the calibration across
+    # the lab's GPT and the zoo (docs/auditing-a-model.md, "Thresholds")
+    detector=Detector(measurements.stream_scale_spread, 0.01, fires_above=False, calibrated=(0.971, 3.67e-06)),
     studies=(
         Study("post_norm_depth_warmup",
               "Does post-norm need warmup, and from what depth (Xiong et al. 2020 say it does)?",

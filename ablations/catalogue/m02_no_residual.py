@@ -19,9 +19,9 @@ MISTAKE = Mistake(
               Effect("grad_depth_ratio_median", DECADE, "decades", higher=False)),
     ),
     settings=DEEP, lr_grid=DEEP_LR_GRID, symptom_plot="grad_depth_ratio_median",
-    # slope of a block's output on its input: a residual add carries the input, ~1; without one, ~0 (threshold
-    # and calibrated values: the zoo's calibration, docs/auditing-a-model.md "Thresholds")
-    detector=Detector(measurements.stream_carry, 0.5, fires_above=False, calibrated=(0.65, 0.19)),
+    # slope of a block's output on its input: a residual add carries the input, ~1; without one, ~0. The threshold,
+    # halfway, is set from that meaning; calibrated=: the calibration across the lab's GPT and the zoo
+    detector=Detector(measurements.stream_carry, 0.5, fires_above=False, calibrated=(0.83, 0.0746)),
     studies=(
         Study("no_residual_depth", "At what depth does a missing residual stop training?",
               (Axis("model.n_layers", (1, 2, 4, 8, 16)),)),

@@ -36,7 +36,7 @@ MISTAKE = Mistake(
     ),
     # the FFN's parameters per block / (2·d²), exact counts: 4 (d_ff = 4d, or a gated FFN of hidden 8d/3) or 1
     # (d_ff = d); a gated FFN of hidden d reads 1.5, so the threshold sits between 4 and 1.5, not 4 and 1
-    detector=Detector(measurements.ffn_width, 2.5, fires_above=False, calibrated=(4.0, 1.0)),
+    detector=Detector(measurements.ffn_width, 2.5, fires_above=False, calibrated=(4.0, 1.5)),
     studies=(
         Study("narrow_ffn_width", "On real text, how much does the FFN width matter at a fixed d_model "
               "(d_ff = d_model against ffn_mult·d_model)?",

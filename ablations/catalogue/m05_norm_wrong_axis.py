@@ -15,5 +15,5 @@ MISTAKE = Mistake(
               Effect("prefix_val_loss", NATS, "nats/token"), source="lab"),
     ),
     probes=("causality", "cache", "prefix"), symptom_plot="causal_leak",
-    detector=Detector(measurements.future_leak, LEAK, fires_above=True, calibrated=(0.0, 0.645)),
+    detector=Detector(measurements.future_leak, LEAK, fires_above=True, calibrated=(0.0, 0.296)),
 )

@@ -12,8 +12,8 @@ MISTAKE = Mistake(
     ),
     settings=DEEP, lr_grid=DEEP_LR_GRID,
     # misfit of the logits as an affine function of the last hidden state / of it normalised token by token:
-    # rounding over a misfit without a final norm (<= 0.0148, bfloat16), a misfit over rounding with one (>= 32.1)
-    detector=Detector(measurements.output_fit, 1.0, fires_above=False, calibrated=(32.1, 0.0148)),
+    # rounding over a misfit without a final norm (<= 0.024, bfloat16), a misfit over rounding with one (>= 15.1)
+    detector=Detector(measurements.output_fit, 1.0, fires_above=False, calibrated=(15.1, 0.024)),
     studies=(
         Study("no_final_norm_depth", "Does a missing final norm start to hurt with depth?",
               (Axis("model.n_layers", DEPTHS),)),

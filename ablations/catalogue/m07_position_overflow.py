@@ -25,7 +25,7 @@ MISTAKE = Mistake(
     refuses={"model.position": ("learned", "the correct variant's learned table would overflow too; "
                                            "valid choices: rope, sinusoidal")},
     # swap past / swap inside: RoPE and sinusoidal >= 0.143, clamped <= 4.2e-6 (float32 rounding: 8.1e-6 in another run)
-    detector=Detector(measurements.position_sight, 1e-3, fires_above=False, calibrated=(0.143, 4.2e-6)),
+    detector=Detector(measurements.position_sight, 1e-3, fires_above=False, calibrated=(0.143, 4.21e-06)),
     studies=(
         Study("position_overflow_length", "How far past the training length does each position scheme "
               "(clamped learned table, sinusoidal, RoPE) hold?",

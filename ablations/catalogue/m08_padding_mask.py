@@ -13,7 +13,7 @@ MISTAKE = Mistake(
               source="lab"),
     ),
     probes=("padding",), symptom_plot="padding_gap",
-    detector=Detector(measurements.padding_gap, LEAK, fires_above=True, calibrated=(0.0, 2.38)),
+    detector=Detector(measurements.padding_gap, LEAK, fires_above=True, calibrated=(0.0, 0.951)),
     studies=(
         Study("padding_mask_share", "Does the damage of a missing padding mask grow with the share of padding?",
               (Axis("probe.padding_share", (0.125, 0.25, 0.5, 0.75)),)),

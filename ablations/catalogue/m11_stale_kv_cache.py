@@ -12,5 +12,5 @@ MISTAKE = Mistake(
               Effect("copy_accuracy", SHARE, "of tokens", higher=False)),
     ),
     probes=("cache", "copy"), symptom_plot="copy_accuracy",
-    detector=Detector(measurements.cache_gap, LEAK, fires_above=True, calibrated=(0.0, 1.71)),
+    detector=Detector(measurements.cache_gap, LEAK, fires_above=True, calibrated=(0.0, 0.391)),
 )
