@@ -7,10 +7,10 @@ written apart from it in other conventions (tests/zoo: a pure-JAX GPT, a paralle
 Flax causal LMs where the `hf` extra is installed): each correct model audited on all detectors, each mutant on its
 own detector.
 
-Three tables: per detector, the range on correct models, on its own broken models and on every other model, the
+Two tables: per detector, the range on correct models, on its own broken models and on every other model, the
 threshold and the margin (the smaller factor between the threshold and the nearest value on either side), then
-every cross-detection and error; per detector and architecture, the worst correct and mildest broken value; and
-leave-one-architecture-out: a threshold fitted (fit_threshold) without architecture X must classify X's correct
+every cross-detection and error; and per detector and architecture, the worst correct and mildest broken value
+and leave-one-architecture-out: a threshold fitted (fit_threshold) without architecture X must classify X's correct
 and broken models."""
 from __future__ import annotations
 
@@ -210,14 +210,16 @@ def leave_one_out(rows: list[dict], detector: Detector, mistake: str, architectu
     where the others offer no side to fit), then classify this one's correct and broken models: 'holds', or the
     false alarms and misses; then how many of its broken models no detector reading decided (not applicable)."""
     correct, broken = (decided(group) for group in correct_and_broken(of(rows, architecture, keep=False), mistake))
-    threshold, how = fit_threshold(correct, broken, detector.fires_above), "fitted without it"
-    if threshold is None and correct and broken:
-        worst, mildest = nearest(correct, True, detector.fires_above), nearest(broken, False, detector.fires_above)
-        if worst > 0 and mildest > 0:
-            return f"no threshold separates the others (worst correct {worst:.3g}, mildest broken {mildest:.3g})"
-        how = "exact rule"
-    if threshold is None:
-        threshold, how = detector.threshold, how if how == "exact rule" else "nothing to fit without it"
+    if not correct or not broken:
+        threshold, how = detector.threshold, "nothing to fit without it"
+    elif min(nearest(correct, True, detector.fires_above), nearest(broken, False, detector.fires_above)) <= 0:
+        threshold, how = detector.threshold, "exact rule"
+    else:
+        threshold, how = fit_threshold(correct, broken, detector.fires_above), "fitted without it"
+        if threshold is None:
+            return (f"no threshold separates the others (worst correct "
+                    f"{nearest(correct, True, detector.fires_above):.3g}, mildest broken "
+                    f"{nearest(broken, False, detector.fires_above):.3g})")
     fires = dataclasses.replace(detector, threshold=threshold).fires
     mine_correct, mine_broken = correct_and_broken(of(rows, architecture), mistake)
     alarms = [v for v in decided(mine_correct) if fires(v)]
@@ -234,6 +236,9 @@ def architecture_table(rows: list[dict], detectors: dict[str, Detector | None]) 
     leave-one-architecture-out classification."""
     lines = ["| # | detector | architecture | correct: worst (n) | broken: mildest (n) | margin "
              "| left out: threshold fitted on the others |", "|---|---|---|---|---|---|---|"]
+    def shown(value, group):
+        return "—" if value is None else f"{value:.3g} ({len(decided(group))}/{len(group)})"
+
     for number, (mistake, detector) in enumerate(detectors.items(), 1):
         if detector is None or detector.threshold is None:
             continue
@@ -243,7 +248,6 @@ def architecture_table(rows: list[dict], detectors: dict[str, Detector | None]) 
                 continue
             worst = nearest(decided(correct), True, detector.fires_above)
             mildest = nearest(decided(broken), False, detector.fires_above)
-            shown = lambda v, group: "—" if v is None else f"{v:.3g} ({len(decided(group))}/{len(group)})"  # noqa: E731
             lines.append(f"| {number} | {mistake} | {architecture} | {shown(worst, correct)} "
                          f"| {shown(mildest, broken)} | {margin(detector, correct, broken)} "
                          f"| {leave_one_out(rows, detector, mistake, architecture)} |")
@@ -251,7 +255,7 @@ def architecture_table(rows: list[dict], detectors: dict[str, Detector | None]) 
 
 
 def report(rows: list[dict], detectors: dict[str, Detector | None]) -> str:
-    """The three tables, as the docs show them."""
+    """The calibration's two tables (the second with leave-one-architecture-out), as the docs show them."""
     names = ", ".join(architectures(rows))
     return (f"architectures: {names}\n\n{table(rows, detectors)}\n\n"
             f"{architecture_table(rows, detectors)}")

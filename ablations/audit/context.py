@@ -16,6 +16,8 @@ from ablations.science import probes
 
 TOKEN_SEED = 0  # token draws are fixed: two audits of one model give identical numbers
 BATCH, LENGTH = 4, 16  # [B, T] of the audit's token batches (T cut to max_len when the model's is shorter)
+
+
 def is_float32(dtype) -> bool:
     """dtype (a name, a numpy or JAX dtype) is float32; a value that names no dtype is not."""
     try:

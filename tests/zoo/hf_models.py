@@ -39,6 +39,8 @@ import jax.numpy as jnp
 from ablations.audit.adapters import from_hf, next_token_cross_entropy, tokenizer_for
 from ablations.runner.schema import DataSection
 
+from .arguments import check_sizes, split_names
+
 MISTAKES = ("post_norm", "no_residual", "narrow_ffn", "untied_embeddings", "norm_wrong_axis", "no_final_norm",
             "position_overflow", "padding_mask", "argmax_gradient", "tiny_vocab", "stale_kv_cache")
 FAMILIES = ("gpt_neo", "gptj", "opt", "llama", "mistral", "bloom", "gemma", "xglm")
@@ -93,7 +95,7 @@ def plantable(family: str) -> tuple[str, ...]:
 
 
 def names_of(family: str, mistakes) -> frozenset:
-    names = [n.strip() for n in mistakes.split(",") if n.strip()] if isinstance(mistakes, str) else list(mistakes)
+    names = split_names(mistakes)
     for name in names:
         if name not in MISTAKES:
             raise ValueError(f"unknown mistake {name!r}; valid choices: {', '.join(MISTAKES)}")
@@ -183,15 +185,6 @@ def wrap(hf, vocab_size: int, max_len: int | None, planted: frozenset, final_nor
         attention_mask=(lambda mask: jnp.ones_like(mask)) if "padding_mask" in planted else None)  # Mistake 8
 
 
-def checked(vocab_size, d_model, n_heads, n_layers, max_len):
-    for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("n_heads", n_heads),
-                        ("n_layers", n_layers), ("max_len", max_len)):
-        if not (isinstance(value, int) and value > 0):
-            raise ValueError(f"{name}={value} must be a positive integer")
-    if d_model % n_heads:
-        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
-
-
 def swiglu_width(d_model: int) -> int:
     return 8 * math.ceil(d_model / 3)  # 8d/3 rounded up to a multiple of 8, as Llama sizes its gated FFN
 
@@ -214,7 +207,7 @@ def gpt_neo(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers:
             seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxGPTNeoForCausalLM, GPTNeoConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("gpt_neo", mistakes)
     layers = [[["global", "local"], n_layers // 2]] + ([[["global"], 1]] if n_layers % 2 else [])
     config = GPTNeoConfig(
@@ -231,7 +224,7 @@ def gptj(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: in
          seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxGPTJForCausalLM, GPTJConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("gptj", mistakes)
     config = GPTJConfig(
         vocab_size=vocab_size, n_positions=max_len, n_embd=d_model, n_layer=n_layers, n_head=n_heads,
@@ -246,7 +239,7 @@ def opt(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: int
         seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxOPTForCausalLM, OPTConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("opt", mistakes)
     config = OPTConfig(
         vocab_size=vocab_size, max_position_embeddings=max_len, hidden_size=d_model, word_embed_proj_dim=d_model,
@@ -263,7 +256,7 @@ def llama(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: i
           seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxLlamaForCausalLM, LlamaConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("llama", mistakes)
     config = LlamaConfig(
         vocab_size=vocab_size, max_position_embeddings=rope_table(max_len, d_model // n_heads), hidden_size=d_model,
@@ -278,7 +271,7 @@ def mistral(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers:
             seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxMistralForCausalLM, MistralConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("mistral", mistakes)
     config = MistralConfig(
         vocab_size=vocab_size, max_position_embeddings=rope_table(max_len, d_model // n_heads), hidden_size=d_model,
@@ -294,7 +287,7 @@ def bloom(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: i
     """max_len: the declared training length only; ALiBi has no position table and BLOOM no length limit."""
     from transformers import BloomConfig, FlaxBloomForCausalLM
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("bloom", mistakes)
     config = BloomConfig(
         vocab_size=vocab_size, hidden_size=d_model, n_layer=n_layers, n_head=n_heads, hidden_dropout=0.0,
@@ -308,7 +301,7 @@ def gemma(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: i
           seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxGemmaForCausalLM, GemmaConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("gemma", mistakes)
     config = GemmaConfig(
         vocab_size=vocab_size, max_position_embeddings=rope_table(max_len, d_model // n_heads), hidden_size=d_model,
@@ -325,7 +318,7 @@ def xglm(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers: in
          seed: int = 0, mistakes=(), dtype: str = "float32"):
     from transformers import FlaxXGLMForCausalLM, XGLMConfig
 
-    checked(vocab_size, d_model, n_heads, n_layers, max_len)
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of("xglm", mistakes)
     config = XGLMConfig(
         vocab_size=vocab_size, max_position_embeddings=max_len, d_model=d_model, num_layers=n_layers,

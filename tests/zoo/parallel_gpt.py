@@ -41,6 +41,8 @@ from ablations.audit.interface import AuditModel
 from ablations.audit.numerics import FAST_COMPILE
 from ablations.runner.schema import DataSection
 
+from .arguments import check_sizes, split_names
+
 ALL_MISTAKES = ("post_norm", "no_residual", "narrow_ffn", "untied_embeddings", "norm_wrong_axis", "no_final_norm",
                 "position_overflow", "padding_mask", "argmax_gradient", "tiny_vocab", "stale_kv_cache")
 NOT_PLANTABLE = {"position_overflow": "ALiBi has no position table to overflow or clamp; past max_len the model "
@@ -224,7 +226,7 @@ def objective(graph, argmax_gradient: bool):
 
 
 def names_of(mistakes) -> frozenset:
-    names = [n.strip() for n in mistakes.split(",") if n.strip()] if isinstance(mistakes, str) else list(mistakes)
+    names = split_names(mistakes)
     for name in names:
         if name in NOT_PLANTABLE:
             raise ValueError(f"{name} cannot be planted in parallel_gpt: {NOT_PLANTABLE[name]}")
@@ -237,12 +239,7 @@ def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_layers:
             seed: int = 0, mistakes=(), dtype: str = "float32") -> AuditModel:
     """The parallel NNX GPT at random initialisation, as the audit sees it; `mistakes`: names to plant (a sequence
     or set, or one comma-separated string). max_len: the declared training length (ALiBi has no table)."""
-    for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("n_heads", n_heads),
-                        ("n_layers", n_layers), ("max_len", max_len)):
-        if not (isinstance(value, int) and value > 0):
-            raise ValueError(f"{name}={value} must be a positive integer")
-    if d_model % n_heads:
-        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len)
     planted = names_of(mistakes)
     model = ParallelGPT(vocab_size, d_model, n_heads, n_layers, planted & MODULE_MISTAKES, nnx.Rngs(seed))
     graph, state = nnx.split(model)

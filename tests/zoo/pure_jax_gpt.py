@@ -37,6 +37,8 @@ from ablations.audit.interface import AuditModel
 from ablations.audit.numerics import FAST_COMPILE
 from ablations.runner.schema import DataSection
 
+from .arguments import check_sizes, split_names
+
 MISTAKES = ("post_norm", "no_residual", "narrow_ffn", "untied_embeddings", "norm_wrong_axis", "no_final_norm",
             "position_overflow", "padding_mask", "argmax_gradient", "tiny_vocab", "stale_kv_cache")
 # what the compiled forward reads: a mutant outside it (argmax_gradient, tiny_vocab, stale_kv_cache) shares the
@@ -317,7 +319,7 @@ def tokenizer(size: int):
 
 
 def names_of(mistakes, valid=MISTAKES, what: str = "mistake") -> frozenset:
-    names = [n.strip() for n in mistakes.split(",") if n.strip()] if isinstance(mistakes, str) else list(mistakes)
+    names = split_names(mistakes)
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise ValueError(f"unknown {what} {unknown[0]!r}; valid choices: {', '.join(valid)}")
@@ -328,12 +330,8 @@ def factory(vocab_size: int = 96, d_model: int = 32, n_heads: int = 4, n_kv_head
             max_len: int = 32, seed: int = 0, mistakes=(), bugs=(), dtype: str = "float32") -> AuditModel:
     """The pure-JAX GPT at random initialisation, as the audit sees it; `mistakes`: names to plant (a sequence or
     set, or one comma-separated string); `bugs`: the reported bugs' negative controls to plant (BUGS), likewise."""
-    for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("n_heads", n_heads),
-                        ("n_kv_heads", n_kv_heads), ("n_layers", n_layers), ("max_len", max_len)):
-        if not (isinstance(value, int) and value > 0):
-            raise ValueError(f"{name}={value} must be a positive integer")
-    if d_model % n_heads:
-        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+    check_sizes(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_kv_heads=n_kv_heads, n_layers=n_layers,
+                max_len=max_len)
     if n_heads % n_kv_heads:
         raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
     planted, planted_bugs = names_of(mistakes), names_of(bugs, BUGS, "bug")
