@@ -1,15 +1,16 @@
-"""`python -m ablations.report [--results results] [--wandb] [--redecide]`: the suite's REPORT.md (verdict table,
-studies and every figure) from finished runs, with --wandb a W&B Report built with the Reports API, and with
---redecide (instead) each claim's recorded outcome beside the one today's rules give on the same measurements."""
+"""`python -m ablations.report [--results results] [--wandb] [--redecide | --table]`: the suite's REPORT.md (verdict
+table, studies and every figure) from finished runs, with --wandb a W&B Report built with the Reports API; with
+--redecide (instead) each claim's recorded outcome beside the one today's rules give on the same measurements, with
+--table (instead) every claim's outcome on each data preset of the suite, the table the README quotes."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import sys
 
 from ablations import catalogue, paths
-from ablations.reporting import markdown
+from ablations.reporting import markdown, setup
 from ablations.errors import UsageError
-from ablations.runner import layout
+from ablations.runner import config, layout
 from ablations.runner.schema import WandbSection
 
 
@@ -19,15 +20,27 @@ def report(argv: list[str]) -> int:
     parser.add_argument("--wandb", action="store_true", help="also build (and, when logged in, save) a W&B Report")
     parser.add_argument("--project", default=WandbSection.project)
     parser.add_argument("--entity", default=WandbSection.entity)
-    parser.add_argument("--redecide", action="store_true",
-                        help="print each claim's recorded outcome beside today's rules' on the same measurements "
-                             "(a markdown table); writes nothing")
+    instead = parser.add_mutually_exclusive_group()  # each prints instead of writing the report
+    instead.add_argument("--redecide", action="store_true",
+                         help="print each claim's recorded outcome beside today's rules' on the same measurements "
+                              "(a markdown table); writes nothing")
+    instead.add_argument("--table", action="store_true",
+                         help="print every claim's outcome, one column per data preset the suite ran (the suite's "
+                              "root and its <preset>/ subdirectories), as a markdown table; writes nothing")
     args = parser.parse_args(argv)
     results = paths.existing_directory(args.results, "--results", "results")
     if not any(layout.finished_runs(results, name) for name in catalogue.BY_NAME) and \
             not (results / "studies").is_dir():
         raise UsageError(f"--results {args.results} holds no finished run (<mistake>/<run>/{layout.VERDICT}); give "
                          "the results_dir of a run, e.g. --results results or --results runs")
+    if args.table:
+        catalogue.register_config()
+        suites = {setup.data_short_name(layout.read(runs[0], layout.CONFIG)["data"]): directory
+                  for directory in layout.data_suites(results, config.groups()["data"])
+                  if (runs := list(markdown.latest_runs(directory, catalogue.MISTAKES).values()))}
+        print("\n".join(markdown.claims_table(suites, catalogue.MISTAKES, catalogue.PROTOCOLS_BY_NAME,
+                                               catalogue.PROTOCOL_HASHES)))
+        return 0
     if args.redecide:
         print("\n".join(markdown.redecided(results, catalogue.MISTAKES)))
         return 0

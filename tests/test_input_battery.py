@@ -228,6 +228,9 @@ REPORT = cases(
     ("a directory that holds no results", ["--results", "{dir}"], ["{dir}", "no finished run"]),
     ("unknown option", ["--result", "results"], ["--result"]),
     ("a stray argument", ["results"], ["results"]),
+    ("both printing modes", ["--table", "--redecide"], ["--table", "--redecide"]),
+    ("the table of a directory that holds no results", ["--results", "{dir}", "--table"], ["{dir}",
+                                                                                          "no finished run"]),
 )
 
 FIGURES = cases(

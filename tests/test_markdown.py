@@ -1,12 +1,19 @@
-"""REPORT.md's sections that need no training (ablations/reporting/markdown.py): the claims against the literature."""
+"""REPORT.md's sections that need no training (ablations/reporting/markdown.py): the claims against the literature,
+the families, and the claims table the README quotes."""
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 
 from ablations import catalogue
 from ablations.catalogue.schema import Finding
-from ablations.reporting.markdown import SEED_PAGE, agreement, literature_section
+from ablations import report
+from ablations.reporting.markdown import SEED_PAGE, agreement, literature_section, outcome_cell
+
+ROOT = Path(__file__).resolve().parents[1]
+QUOTED_TABLE = re.compile(r"<!-- table: python -m ablations\.report --results (\S+) --table -->\n(.*?)\n"
+                          r"<!-- end of table -->", re.S)
 
 
 def test_agreement_reads_the_labs_outcome_against_the_sources_prediction():
@@ -76,3 +83,38 @@ def test_a_recorded_command_regenerates_from_the_repository_root(tmp_path, monke
     elsewhere = "python -m ablations.run mistake=x results_dir=/somewhere/else"
     assert here(elsewhere, Path("results/suite")) == elsewhere
     assert here("python -m ablations.run results_dir=runs", Path("results/suite")).endswith("results_dir=runs")
+
+
+def test_a_claims_cell_gives_the_outcome_interval_holm_distance_and_seeds_and_what_holm_moved():
+    stated = {"kind": "statistical", "outcome": "reproduced", "mean": 0.25, "ci": [0.15, 0.35], "unit": "nats/token",
+              "n": 8}
+    characters = {"data": {"tokenizer": "char"}}
+    moved = {"family_outcome": "inconclusive", "holm_p": 0.07, "firmness": {"distance_se": 0.5, "fragile": True}}
+    assert outcome_cell(stated, moved, characters, "") == \
+        "🟧 reproduced: 0.25 [0.15, 0.35] nats/char; Holm p 0.07 → inconclusive; 0.5 SE ⚠ fragile; n=8"
+    stands = {"family_outcome": "reproduced", "holm_p": 0.001, "firmness": {"distance_se": 12.0, "fragile": False}}
+    assert outcome_cell(stated, stands, characters, "exploratory") == \
+        "🟧 reproduced: 0.25 [0.15, 0.35] nats/char; Holm p 0.001; 12 SE; n=8; exploratory"
+    assert outcome_cell({"kind": "exact", "outcome": "fails", "n": 8}, None, characters, "") == \
+        "🟩 fails (exact, 8 seeds)"
+    assert outcome_cell(None, None, None, "") == "not run"
+
+
+def test_the_claims_table_has_a_row_per_catalogue_claim_and_a_column_per_data_preset(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert report.main(["--results", "results/best_lr", "--table"]) == 0
+    head, rule, *rows = capsys.readouterr().out.splitlines()
+    assert head.endswith("| the synthetic copy task (exploratory) | tiny Shakespeare (exploratory) |")
+    assert len(rows) == sum(len(spec.claims) for spec in catalogue.MISTAKES)
+    assert all(row.count(" | ") == 5 and "not run" not in row for row in rows)  # both suites ran every mistake
+
+
+def test_every_table_a_page_quotes_is_the_one_its_command_prints_from_the_committed_runs(capsys, monkeypatch):
+    pages = [ROOT / "README.md", ROOT / "results" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    quoted = [found for page in pages for found in QUOTED_TABLE.findall(page.read_text())]
+    assert quoted  # results/README.md quotes the confirmatory suite's
+    monkeypatch.chdir(ROOT)
+    for results, table in quoted:
+        assert report.main(["--results", results, "--table"]) == 0
+        assert capsys.readouterr().out.rstrip("\n") == table, f"regenerate: python -m ablations.report " \
+                                                               f"--results {results} --table"

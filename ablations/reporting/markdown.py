@@ -87,23 +87,40 @@ def claim_row(spec, c: dict) -> str:
             f"| {margin} |")
 
 
-def family_section(mistakes, verdicts: dict[str, dict], level: float = firmness.FAMILY_LEVEL) -> list[str]:
-    """Each source's statistical claims across the suite as one family (ablations.science.firmness): the p of each
-    outcome's own test, Holm's adjusted p, the outcome that stands at the family-wise error rate `level` (a
-    protocol's declared one when every run is confirmatory under it), and how far each outcome lies from its
-    decision boundary."""
-    lines = []
+def family_decisions(mistakes, verdicts: dict[str, dict], level: float = firmness.FAMILY_LEVEL) -> dict:
+    """Each source's statistical claims across the suite as one family (ablations.science.firmness), in catalogue
+    order: source -> [(spec, decided)], decided being the claim with its `firmness`, `holm_p` and `family_outcome`
+    (the outcome that stands at the family-wise error rate `level`). A source with no such claim is left out."""
+    out = {}
     for source in ("page", "lab"):
-        claims = [({**c, "firmness": firmness_of(spec, c)}, spec) for spec in mistakes if spec.name in verdicts
-                  for c in verdicts[spec.name]["claims"] if c["source"] == source]
-        tested = [(c, spec) for c, spec in claims if c["kind"] in ("statistical", "share")]
-        decided = firmness.family([c for c, _ in tested], level)  # the same claims, in the same order
-        if not decided:
-            continue
-        stand = sum(d["family_outcome"] != "inconclusive" for d in decided)
-        fragile = sum(bool(d["firmness"] and d["firmness"]["fragile"]) for d in decided)
-        unknown = [c["says"] for c, _ in claims if c["kind"] == "statistical" and not c["firmness"]
-                   and c["outcome"] != "inconclusive"]
+        tested = [({**c, "firmness": firmness_of(spec, c)}, spec) for spec in mistakes if spec.name in verdicts
+                  for c in verdicts[spec.name]["claims"] if c["source"] == source and c["kind"] in
+                  ("statistical", "share")]
+        if decided := firmness.family([c for c, _ in tested], level):  # the same claims, in the same order
+            out[source] = [(spec, d) for (_, spec), d in zip(tested, decided)]
+    return out
+
+
+def distance_text(firm: dict | None) -> str:
+    """How far an outcome lies from its decision boundary, in standard errors, as the reports print it."""
+    firm = firm or {"distance_se": math.nan, "fragile": False}
+    distance = ("one pair of seeds" if firm["distance_se"] is None else
+                "no interval (counted with p = 1)" if math.isnan(firm["distance_se"]) else
+                f"{firm['distance_se']:.2g} SE")
+    return distance + (" ⚠ fragile" if firm["fragile"] else "")
+
+
+def family_section(mistakes, verdicts: dict[str, dict], level: float = firmness.FAMILY_LEVEL) -> list[str]:
+    """The families of family_decisions as tables: the p of each outcome's own test, Holm's adjusted p, the outcome
+    that stands at `level` (a protocol's declared one when every run is confirmatory under it), and how far each
+    outcome lies from its decision boundary."""
+    lines = []
+    for source, decided in family_decisions(mistakes, verdicts, level).items():
+        stand = sum(d["family_outcome"] != "inconclusive" for _, d in decided)
+        fragile = sum(bool(d["firmness"] and d["firmness"]["fragile"]) for _, d in decided)
+        unknown = [c["says"] for spec in mistakes if spec.name in verdicts for c in verdicts[spec.name]["claims"]
+                   if c["source"] == source and c["kind"] == "statistical" and c["outcome"] != "inconclusive"
+                   and not firmness_of(spec, c)]
         lines += [f"### The {source}'s claims: {stand} of {len(decided)} outcomes stand after Holm's correction; "
                   f"{fragile} fragile", ""]
         lines += [f"Counted with p = 1: {len(unknown)} decided claims recorded under a wording the catalogue no "
@@ -111,16 +128,12 @@ def family_section(mistakes, verdicts: dict[str, dict], level: float = firmness.
         lines += [
                   "| # | mistake | claim | outcome | p (own test) | Holm p | after Holm | from the boundary |",
                   "|---|---|---|---|---|---|---|---|"]
-        for (_, spec), d in zip(tested, decided):
-            firm = d["firmness"] or {"p": 1.0, "distance_se": math.nan, "fragile": False}
-            distance = ("one pair of seeds" if firm["distance_se"] is None else
-                        "no interval (counted with p = 1)" if math.isnan(firm["distance_se"]) else
-                        f"{firm['distance_se']:.2g} SE")
+        for spec, d in decided:
             after = d["family_outcome"] + (" (was " + d["outcome"] + ")" if d["family_outcome"] != d["outcome"]
                                            else "")
             lines.append(f"| {spec.number} | {spec.name} | {d['says']} | {MARKS[d['outcome']]} {d['outcome']} | "
-                         f"{cell(firm['p'])} | {cell(d['holm_p'])} | {after} | {distance}"
-                         f"{' ⚠ fragile' if firm['fragile'] else ''} |")
+                         f"{cell((d['firmness'] or {'p': 1.0})['p'])} | {cell(d['holm_p'])} | {after} | "
+                         f"{distance_text(d['firmness'])} |")
         lines.append("")
     head = ("p (own test): the smallest 1 − confidence at which the claim's two-sided interval would still decide "
             "as it does (for an inconclusive one, decide anything); Holm p: adjusted over the family (every "
@@ -268,6 +281,57 @@ def suite_figures(mistakes, configs: dict, verdicts: dict, label: str) -> dict:
         return {}
     title = f"{suite_subject(configs)}, {label}"
     return {"summary": figures.summary(entries, title), "claims": figures.claims_forest(entries, title)}
+
+
+def outcome_cell(c: dict | None, decided: dict | None, config: dict | None, label: str) -> str:
+    """One claim as one suite reports it, in a table cell: its outcome, the effect with its 95% interval in the data's
+    unit, Holm's adjusted p with the outcome that stands after it, and the distance from the boundary (decided:
+    the claim as family_decisions gives it); `label` names what the run is evidence of when it is not the table's."""
+    if c is None:
+        return "not run"
+    mark = f"{MARKS[c['outcome']]} {c['outcome']}"
+    tail = f"; {label}" if label else ""
+    if c["kind"] == "exact":
+        return f"{mark} (exact, {c['n']} seeds){tail}"
+    if c["kind"] == "none":
+        return f"{mark}: {c['why']}{tail}"
+    effect = (f"{cell(c['mean'])} [{cell(c['ci'][0])}, {cell(c['ci'][1])}] {c['unit']}" if c["kind"] == "statistical"
+              else f"converged share {cell(c['mean'])}")
+    after = decided["family_outcome"] if decided else "inconclusive"
+    holm = f"Holm p {cell(decided['holm_p'])}" if decided else "Holm p –"
+    holm += f" → {after}" if after != c["outcome"] else ""
+    firm = decided["firmness"] if decided else c.get("firmness")
+    return f"{mark}: {in_data_units(config)(effect)}; {holm}; {distance_text(firm)}; n={c['n']}{tail}"
+
+
+def claims_table(suites: dict[str, Path], mistakes, protocols: dict, protocol_hashes: dict) -> list[str]:
+    """Every claim of every mistake, one row each, and one column per suite (a heading -> its results directory):
+    the outcome that suite's report gives the claim (outcome_cell; Holm's correction over the report's families at
+    its level, as REPORT.md decides them). A table a page can quote whole, so that its numbers are the committed
+    runs' and never typed by hand."""
+    columns = []
+    for heading, results_dir in suites.items():
+        _, configs, verdicts = read_suite(results_dir, mistakes)
+        level = family_level(configs, protocols, protocol_hashes)
+        label = evidence_label(configs, protocol_hashes) if configs else ""
+        decided = {(spec.name, d["says"]): d for pairs in family_decisions(mistakes, verdicts, level).values()
+                   for spec, d in pairs}
+        columns.append((heading, configs, verdicts, decided, label))
+    headings = [f"{heading} ({label or 'no runs'})" for heading, _, _, _, label in columns]
+    lines = ["| # | mistake | claim | by | " + " | ".join(headings) + " |",
+             "|---" * (4 + len(columns)) + "|"]
+    for spec in mistakes:
+        for claim in spec.claims:
+            cells = []
+            for _, configs, verdicts, decided, label in columns:
+                recorded = {c["says"]: c for c in verdicts.get(spec.name, {}).get("claims", [])}
+                c, config = recorded.get(claim.says), configs.get(spec.name)
+                own = protocol_of(config, protocol_hashes)[0] if config else label
+                cells.append(outcome_cell(c, decided.get((spec.name, claim.says)), config,
+                                          "" if own == label else own))
+            says = claim.says.replace("<", "\\<")  # "<unk>" is text, not an HTML tag
+            lines.append(f"| {spec.number} | {spec.name} | {says} | {claim.source} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protocol_hashes: dict) -> Path:

@@ -104,6 +104,12 @@ def suite_dir(root: Path, data: str) -> Path:
     return Path(root) if data == DEFAULT_DATA else Path(root) / data
 
 
+def data_suites(root: Path, presets) -> list[Path]:
+    """The suites under root, one per `data` preset (suite_dir), that exist: results/, results/shakespeare/."""
+    return [suite_dir(root, data) for data in sorted(presets, key=lambda d: d != DEFAULT_DATA)
+            if suite_dir(root, data).is_dir()]
+
+
 def protocol_dir(root: Path, protocol, data: str) -> Path:
     """Where the committed runs of a declared protocol (a catalogue Protocol) on one of its `data` presets sit under
     the committed results `root`: results/confirmatory/ (synthetic), results/confirmatory/shakespeare/."""
