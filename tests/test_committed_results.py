@@ -62,3 +62,18 @@ def test_every_committed_best_lr_run_is_its_grid_or_the_longer_budget_that_follo
     expected = {grid.name, run_directory(longer).name}
     found = {p.parent.name for p in (results / spec.name).glob("*/verdict.json")}
     assert found <= expected, found - expected  # nothing committed there that the command would not make
+
+
+def test_every_committed_confirmatory_run_still_counts_and_all_come_from_one_clean_commit():
+    """A catalogue edit that moved a mistake's protocol hash would silently demote its committed confirmatory runs to
+    exploratory; the protocol asks that they come from one clean commit."""
+    from ablations.reporting.setup import protocol_of, run_record
+
+    for protocol in catalogue.PROTOCOLS:
+        runs = sorted(p.parent for p in (RESULTS / protocol.name).glob("**/verdict.json"))
+        needs_committed(RESULTS / protocol.name)
+        records = [run_record(run) for run in runs]
+        assert records
+        for run, record in zip(runs, records):
+            assert protocol_of(record, catalogue.PROTOCOL_HASHES) == (protocol.name, None), run
+        assert len({record["environment"]["git_commit"] for record in records}) == 1
