@@ -71,6 +71,15 @@ def test_a_probe_that_raises_is_reported_and_the_others_still_run():
     assert {r["status"] for m, r in results.items() if m not in {"stale_kv_cache", *UNCALIBRATED}} == {"clear"}
 
 
+def test_an_audit_refuses_a_context_built_from_another_factory_or_other_overrides():
+    from ablations.audit.detectors import audit
+
+    built = Context(lab_gpt, {"d_model": 16}, model=None)  # what an earlier audit of lab_gpt(d_model=16) built
+    for factory, overrides in ((lab_gpt, {"d_model": 32}), (lab_gpt, None), (hf_gpt2, {"d_model": 16})):
+        with pytest.raises(ValueError, match="reuses that context's model"):
+            audit(factory, catalogue.DETECTORS, overrides, ctx=built)
+
+
 # ---------------------------------------------------------------- any Flax linen module
 
 

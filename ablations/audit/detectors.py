@@ -99,7 +99,10 @@ def audit(factory: Callable, detectors: dict[str, Detector | None], overrides: d
           name: str | None = None, key: str = "mistake", ctx: Context | None = None) -> list[dict]:
     """Audit factory(**overrides) with `detectors` (mistake -> its Detector, in the catalogue's order): one record
     per mistake (only: these mistakes). ctx: a Context already built (another group's audit of the same model),
-    whose model and measurements are reused."""
+    whose model and measurements are reused; it must be of this factory and these overrides."""
+    if ctx is not None and (ctx.factory is not factory or dict(overrides or {}) != ctx.overrides):
+        raise ValueError("audit(ctx=...) reuses that context's model: give the factory and overrides it was built "
+                         "with, or no context")
     ctx = ctx or context(factory, overrides, name)
     return [run_detector(mistake, detector, ctx, key) for mistake, detector in detectors.items()
             if only is None or mistake in only]

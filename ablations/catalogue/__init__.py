@@ -140,7 +140,8 @@ def audit_reported(factory, overrides: dict | None = None, only=None, name: str 
 def full_audit(factory, overrides: dict | None = None, name: str | None = None) -> tuple[list[dict], list[dict]]:
     """The check command's audit: (the 11 mistakes' records, the reported bugs' records), one model built once."""
     ctx = detectors.context(factory, overrides, name)
-    return detectors.audit(factory, DETECTORS, ctx=ctx), audit_reported(factory, ctx=ctx)
+    return (detectors.audit(factory, DETECTORS, overrides, ctx=ctx),
+            audit_reported(factory, overrides, name=name, ctx=ctx))
 
 
 def study(name: str) -> Study:
