@@ -1,22 +1,20 @@
 """`python -m ablations.calibrate [--out FILE.jsonl | --table FILE.jsonl]`: the measurements behind the thresholds
 of `python -m ablations.check` (docs/auditing-a-model.md, "Thresholds"): every detector's value on the lab's GPT
-and on the zoo of independent implementations (tests/zoo), correct and with each mistake planted alone, as
+and on the zoo of independent implementations (ablations/audit/zoo), correct and with each mistake planted alone, as
 markdown tables, with the leave-one-architecture-out check. --out also writes each reading as one JSON line;
 --table re-prints the tables from such a file."""
 from __future__ import annotations
 
 from ablations import cli  # first: a Ctrl-C while the rest imports is one line (ablations/cli.py)
 import contextlib
-import importlib
 import json
 import sys
 
 from ablations import catalogue, paths
-from ablations.audit import calibration
+from ablations.audit import calibration, zoo
 from ablations.errors import UsageError
 
 
-ZOO = "tests.zoo"  # the package of the zoo's models (tests/zoo)
 # what the tables read of a row
 ROW_KEYS = ("architecture", "model", "mistake", "d_model", "dtype", "seed", "status", "value", "built_in")
 
@@ -43,17 +41,6 @@ def read_table(path) -> list[dict]:
     return rows
 
 
-def zoo() -> dict:
-    """The zoo's members (ZOO.members(): name -> (factory, the mistakes it can carry, those its library builds in)):
-    models written apart from the lab's, kept with the tests that audit them; importable from the repository root."""
-    try:
-        package = importlib.import_module(ZOO)
-    except ModuleNotFoundError as error:
-        raise UsageError(f"cannot import the zoo, {ZOO} ({error}); run the calibration from the repository root") \
-            from None
-    return package.members()
-
-
 def calibrate(argv: list[str]) -> int:
     parser = cli.Parser("python -m ablations.calibrate", __doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group()
@@ -69,7 +56,7 @@ def calibrate(argv: list[str]) -> int:
         return 0
     if args.out is not None:  # an earlier calibration is never overwritten; checked before the hours of measuring
         paths.writable_file(args.out, "--out", "calibration.jsonl", exists_ok=False)
-    members = zoo()
+    members = zoo.members()
     try:
         with open(args.out, "x", encoding="utf-8") if args.out else contextlib.nullcontext() as out:
             rows = calibration.measure(catalogue.DETECTORS, out, members)

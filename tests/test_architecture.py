@@ -72,6 +72,17 @@ def test_dependencies_run_one_way():
     assert {(mine, theirs) for _, mine, theirs in edges()} >= {("commands", "catalogue"), ("catalogue", "audit")}
 
 
+def test_nothing_the_lab_installs_imports_its_tests():
+    """A command that imported tests/ would work only from a checkout's root (the calibration's zoo lives in
+    ablations/audit/zoo for that reason)."""
+    sources = sorted([*(ROOT / "ablations").rglob("*.py"), *(ROOT / "model").rglob("*.py"),
+                      *(ROOT / "data").rglob("*.py")])
+    wrong = [f"{path.relative_to(ROOT)} imports {name}" for path in sources for name in imports(path)
+             if name.split(".")[0] in ("tests", "conftest")]
+    assert not wrong, wrong
+    assert len(sources) > 50
+
+
 def test_the_catalogue_and_the_model_switches_name_the_same_mistakes():
     assert tuple(spec.name for spec in catalogue.MISTAKES) == names_of_all()
     assert [spec.number for spec in catalogue.MISTAKES] == list(range(1, len(names_of_all()) + 1))

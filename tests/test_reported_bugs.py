@@ -1,9 +1,9 @@
 """Beyond the 11: the bugs people report (ablations/catalogue/reported_bugs.py, measured by ablations/audit/reported.py,
 printed by `python -m ablations.check` as a section of its own). Every check fires on its planted negative control
-in tests/zoo/pure_jax_gpt.py (`bugs=`) and is clear on the correct pure_jax_gpt (d_model 32, seed 0), parallel_gpt
-and the lab's GPT; each bug "caught by detector N" fires that detector on its control; nothing else fires on a
-control but what the bug really does (CONSEQUENCES); the Hugging Face zoo is clear on every check it offers the
-hooks for. The readings are tabled in docs/auditing-a-model.md, "Beyond the 11: bugs people report".
+in ablations/audit/zoo/pure_jax_gpt.py (`bugs=`) and is clear on the correct pure_jax_gpt (d_model 32, seed 0),
+parallel_gpt and the lab's GPT; each bug "caught by detector N" fires that detector on its control; nothing else fires
+on a control but what the bug really does (CONSEQUENCES); the Hugging Face zoo is clear on every check it
+offers the hooks for. The readings are tabled in docs/auditing-a-model.md, "Beyond the 11: bugs people report".
 
 Unmarked tests use numpy toys and tiny optax trees (no model compiles); the zoo and the lab's GPT are `slow`."""
 import functools
@@ -23,7 +23,7 @@ from ablations.audit.context import Context
 from ablations.audit.interface import AuditModel, NotApplicable
 from ablations.catalogue.schema import LEAK
 from ablations.runner import training
-from zoo import hf_models, parallel_gpt, pure_jax_gpt
+from ablations.audit.zoo import hf_models, parallel_gpt, pure_jax_gpt
 
 SETTINGS = {"d_model": 32, "seed": 0}
 CHECKS = list(catalogue.REPORTED_DETECTORS)

@@ -1,5 +1,5 @@
-"""The audit on the zoo (tests/zoo): models written apart from the lab's GPT, in other conventions, each audited
-correct and with each of the 11 mistakes planted alone (d_model 32, seed 0), through ablations.catalogue.audit.
+"""The audit on the zoo (ablations/audit/zoo): models written apart from the lab's GPT, in other conventions, each
+audited correct and with each of the 11 mistakes planted alone (d_model 32, seed 0), through ablations.catalogue.audit.
 
 What is asserted: the correct model is clear on all 11 detectors (it offers every hook: params and loss,
 hidden_states, generate, tokenizer, max_len, so none is "not applicable"); each mutant is detected by its own
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from ablations import catalogue
-from zoo import hf_models  # imports no transformers: each factory does
-from zoo import parallel_gpt, pure_jax_gpt
+from ablations.audit.zoo import hf_models  # imports no transformers: each factory does
+from ablations.audit.zoo import parallel_gpt, pure_jax_gpt
 
 pytestmark = pytest.mark.slow  # audits 12 models
 
@@ -115,7 +115,7 @@ def test_each_parallel_gpt_mutant_is_detected_by_its_own_detector(mistake):
 
 
 # ---------------------------------------------------------------- Hugging Face's Flax causal LMs (extra: hf)
-# tests/zoo/hf_models.py: GPT-Neo, GPT-J, OPT, Llama, Mistral, BLOOM, Gemma, XGLM from small configs, with the
+# ablations/audit/zoo/hf_models.py: GPT-Neo, GPT-J, OPT, Llama, Mistral, BLOOM, Gemma, XGLM from small configs, with the
 # mistakes each can carry planted (by config where the library has a switch, else by the wrapper). The correct
 # model is audited on all 11 detectors, each mutant on its own.
 

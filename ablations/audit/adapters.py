@@ -236,7 +236,7 @@ def hf_gpt2(vocab_size: int = 96, d_model: int = 32, n_heads: int = 2, n_layers:
             dtype: str = "float32", seed: int = 0, n_inner: int | None = None) -> AuditModel:
     """`transformers.FlaxGPT2LMHeadModel` from a randomly initialised `GPT2Config` (nothing is downloaded); n_inner:
     the FFN's width (None: 4·d_model, GPT-2's). Needs `pip install -e ".[hf]"` (transformers 4.x: 5.0 dropped
-    Flax). More Hugging Face models, with mistakes planted: tests/zoo/hf_models.py."""
+    Flax). More Hugging Face models, with mistakes planted: ablations/audit/zoo/hf_models.py."""
     from transformers import FlaxGPT2LMHeadModel, GPT2Config
 
     config = GPT2Config(vocab_size=vocab_size, n_positions=max_len, n_embd=d_model, n_layer=n_layers,

@@ -3,7 +3,7 @@
 every detector's value on every architecture of the calibration set, correct and with each mistake it can carry
 planted alone, at each of its seeds × d_model 16 and 32 × float32 and bfloat16. The set is the lab's GPT (correct
 with RoPE and with sinusoidal positions, every mistake, every model audited on all detectors) and the zoo, models
-written apart from it in other conventions (tests/zoo: a pure-JAX GPT, a parallel Flax NNX GPT, Hugging Face's
+written apart from it in other conventions (ablations/audit/zoo: a pure-JAX GPT, a parallel Flax NNX GPT, Hugging Face's
 Flax causal LMs where the `hf` extra is installed): each correct model audited on all detectors, each mutant on its
 own detector.
 

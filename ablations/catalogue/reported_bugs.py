@@ -5,7 +5,7 @@ after the 11 (and writes them under "reported_bugs" in --json); a check that fir
 Each entry names the kind of bug and the public reports it comes from, and says how the audit sees it: its own
 check (a measurement of ablations/audit/reported.py and a rule, a `Detector`), "caught by detector N" of the 11
 (no duplicate measurement), or why the audit cannot see it. Each seen bug has a planted negative control in
-tests/zoo/pure_jax_gpt.py (`bugs=`, one tagged line `# Reported bug: ...` beside the correct code); tests:
+ablations/audit/zoo/pure_jax_gpt.py (`bugs=`, one tagged line `# Reported bug: ...` beside the correct code); tests:
 tests/test_reported_bugs.py; readings: docs/auditing-a-model.md, "Beyond the 11: bugs people report".
 
 Rules: the three consistency checks compare two computations that must agree exactly and read a difference beyond
@@ -25,7 +25,7 @@ from ablations.catalogue.schema import LEAK
 class ReportedBug:
     """One kind of reported bug. Exactly one of: `detector` (its own check), `caught_by` (the number of the seed
     page's mistake whose detector catches it), `unprobed` (why the audit cannot see it). `controls`: the names of
-    its planted negative controls in tests/zoo/pure_jax_gpt.py (`bugs=`)."""
+    its planted negative controls in ablations/audit/zoo/pure_jax_gpt.py (`bugs=`)."""
     name: str
     catches: str  # one line: the kind of bug
     reports: tuple[str, ...]  # "owner/repo#number"

@@ -26,7 +26,7 @@ cannot be planted without rewriting the library's block (post_norm but in OPT, n
 narrow_ffn in BLOOM), or is built in (untied embeddings in GPT-J, Llama and Mistral), is refused with the reason
 (NOT_PLANTABLE, NOT_PLANTABLE_IN). `how_planted(family, mistake)` gives the table docs/auditing-a-model.md shows.
 
-`python -m ablations.check tests.zoo.hf_models:llama` audits one (from the repository root); `mistakes=...` plants.
+`python -m ablations.check ablations.audit.zoo.hf_models:llama` audits one; `mistakes=...` plants.
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ written apart from the lab's model/gpt.py and in other conventions on purpose, f
       the first slot, in one scan           with a cache of the key/value heads
 
 Each of the catalogue's 11 mistakes is one tagged line (`# Mistake N: name`) beside the correct code, switched on
-by the factory's `mistakes`. `python -m ablations.check tests.zoo.pure_jax_gpt:factory` audits it (from the
-repository root); `mistakes=post_norm` plants one. Apart from them, `bugs` plants the negative controls of the bugs
+by the factory's `mistakes`. `python -m ablations.check ablations.audit.zoo.pure_jax_gpt:factory` audits it;
+`mistakes=post_norm` plants one. Apart from them, `bugs` plants the negative controls of the bugs
 people report (ablations/catalogue/reported_bugs.py), each tagged `# Reported bug: ...` beside the correct code:
 `bugs=dropout_in_eval` plants one.
 

@@ -1,5 +1,5 @@
 """A GPT in Flax NNX with parallel attention and FFN (GPT-J / PaLM), written apart from the lab's model/gpt.py and
-from tests/zoo/pure_jax_gpt.py, in other conventions on purpose, for auditing the audit:
+from ablations/audit/zoo/pure_jax_gpt.py, in other conventions on purpose, for auditing the audit:
 
     lab's GPT (model/gpt.py)        pure_jax_gpt                   this one
     Flax linen                      jax.numpy, no Flax             Flax NNX (objects; nnx.split / nnx.merge)
@@ -20,7 +20,7 @@ Tied embeddings by default. Each plantable mistake is one tagged line (`# Mistak
 code, switched on by the factory's `mistakes`. "post_norm" in a parallel block is the norm after the residual add,
 x = ln(x + attn(x) + ffn(x)). position_overflow cannot be planted: there is no position table to overflow or clamp
 (ALiBi extrapolates past max_len by design; max_len is only the declared training length), so the factory refuses
-it (NOT_PLANTABLE). `python -m ablations.check tests.zoo.parallel_gpt:factory` audits it (from the repository root);
+it (NOT_PLANTABLE). `python -m ablations.check ablations.audit.zoo.parallel_gpt:factory` audits it;
 `mistakes=post_norm` plants one.
 
 Shapes: B batch, T time, S key slots, D d_model, H query heads, K head size, F FFN hidden, V vocab.
