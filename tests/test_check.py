@@ -205,9 +205,10 @@ def test_stream_carry_reads_the_slope_of_a_blocks_output_on_its_input():
 
 
 def toy_transformer(vocab_size=16, d_model=12, n_layers=1, hidden=48, gated=False, attention=True, causal=True,
-                    seed=0):
+                    seed=0, stacked=False):
     """A pre-RMSNorm transformer in a few lines of jax.numpy: one attention head (or none), an FFN of `hidden` units
-    (GELU, or SwiGLU when gated), tied embeddings; a next-token cross-entropy loss."""
+    (GELU, or SwiGLU when gated), norm gains, tied embeddings; a next-token cross-entropy loss. stacked: every
+    block's parameters in one array per name, [n_layers, ...], as a scan over layers keeps them."""
     import jax
     import jax.numpy as jnp
 
@@ -220,9 +221,11 @@ def toy_transformer(vocab_size=16, d_model=12, n_layers=1, hidden=48, gated=Fals
 
     names = {"q": (d_model, d_model), "k": (d_model, d_model), "v": (d_model, d_model), "o": (d_model, d_model),
              "up": (d_model, hidden), "down": (hidden, d_model), **({"gate": (d_model, hidden)} if gated else {})}
-    params = {"embed": dense(vocab_size, d_model), "blocks": [
-        {name: dense(*shape) for name, shape in names.items() if attention or name not in "qkvo"}
-        for _ in range(n_layers)]}
+    blocks = [{**{name: dense(*shape) for name, shape in names.items() if attention or name not in "qkvo"},
+               "gain_attention": jnp.ones(d_model), "gain_ffn": jnp.ones(d_model)} for _ in range(n_layers)]
+    if stacked:
+        blocks = jax.tree.map(lambda *per_block: jnp.stack(per_block), *blocks)
+    params = {"embed": dense(vocab_size, d_model), "blocks": blocks}
 
     def rms(x):
         return x / jnp.sqrt(jnp.mean(x * x, axis=-1, keepdims=True) + 1e-6)
@@ -230,12 +233,13 @@ def toy_transformer(vocab_size=16, d_model=12, n_layers=1, hidden=48, gated=Fals
     def run(p, tokens):  # [B, T] -> [B, T, V]
         x, t = p["embed"][tokens], tokens.shape[1]
         allowed = jnp.tril(jnp.ones((t, t), bool)) if causal else jnp.ones((t, t), bool)
-        for b in p["blocks"]:
+        for i in range(n_layers):
+            b = jax.tree.map(lambda a: a[i], p["blocks"]) if stacked else p["blocks"][i]
             if attention:
-                h = rms(x)
+                h = rms(x) * b["gain_attention"]
                 scores = jnp.where(allowed, (h @ b["q"]) @ jnp.swapaxes(h @ b["k"], 1, 2) / np.sqrt(d_model), -1e30)
                 x = x + jax.nn.softmax(scores) @ (h @ b["v"]) @ b["o"]
-            h = rms(x)
+            h = rms(x) * b["gain_ffn"]
             x = x + ((jax.nn.silu(h @ b["gate"]) * (h @ b["up"])) if gated else jax.nn.gelu(h @ b["up"])) @ b["down"]
         return rms(x) @ p["embed"].T
 
@@ -250,10 +254,15 @@ FFN_TOYS = {"d_ff = 4d": ({}, 4.0), "d_ff = d": ({"hidden": 12}, 1.0),  # 2·d·
             "SwiGLU, hidden d": ({"hidden": 12, "gated": True}, 1.5)}
 
 
-@pytest.mark.parametrize("toy", FFN_TOYS)
-def test_ffn_width_counts_the_ffns_parameters_past_attentions(toy):
-    overrides, width = FFN_TOYS[toy]
+@pytest.mark.parametrize("toy,stacked", [
+    *[(toy, False) for toy in FFN_TOYS],
+    pytest.param("d_ff = d", True, id="d_ff = d, blocks stacked in one array"),  # a scan over layers keeps them so
+    *[pytest.param(toy, True, id=f"{toy}, blocks stacked in one array", marks=pytest.mark.slow)
+      for toy in FFN_TOYS if toy != "d_ff = d"]])
+def test_ffn_width_counts_the_ffns_parameters_past_attentions(toy, stacked):
+    overrides, width = {**FFN_TOYS[toy][0], "stacked": stacked}, FFN_TOYS[toy][1]
     reading = measurements.ffn_width(Context(toy_transformer, overrides, toy_transformer(**overrides)))
+    # stacked, the two blocks' [2, d] gains would pass for matrices: 4d more parameters, 4.17 for 4
     assert reading.value == pytest.approx(width) and "twice the 288 of attention's queries and keys" in reading.note
 
 

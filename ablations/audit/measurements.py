@@ -181,13 +181,14 @@ def generic_point(params, rng: np.random.Generator):
     return jax.tree.map(move, params)
 
 
-def one_token_gradient(model: AuditModel, d: int) -> tuple[int, int]:
+def one_token_gradient(model: AuditModel, d: int, stacked: frozenset = frozenset()) -> tuple[int, int]:
     """(weight parameters, how many of them have an exactly zero gradient at each of GENERIC_POINTS) of the training
     loss on ONE_TOKEN_BATCH two-token sequences: a next-token objective reads the first position alone, which sees
     only itself. At generic_point(params), drawn anew each time with new tokens (a ReLU unit can be silent on every
     token at one point, not at all of them; the tokens are drawn first, so models of any size get the same ones).
     Weights: leaves with at least two axes longer than 1, one of them d, the stream's width (the matrices that read
-    from or write to the stream; norm gains and biases are left out, also a bias shaped per head, [H, K])."""
+    from or write to the stream; norm gains and biases are left out, also a bias shaped per head, [H, K]); a leaf
+    whose path is in `stacked` holds every block's along its first axis, which the filter does not count."""
     if model.loss is None or model.params is None:
         raise NotApplicable("the model gives no loss and params to differentiate (AuditModel.loss, .params)")
     zero = None
@@ -195,22 +196,34 @@ def one_token_gradient(model: AuditModel, d: int) -> tuple[int, int]:
         rng = np.random.default_rng((TOKEN_SEED, point))
         tokens = rng.integers(1, model.vocab_size, (ONE_TOKEN_BATCH, 2)).astype(np.int32)
         _, grads = value_and_gradient_of(model.loss)(generic_point(model.params, rng), tokens)
-        here = [np.asarray(g) == 0 for g in jax.tree.leaves(grads)
-                if sum(n > 1 for n in np.shape(g)) >= 2 and d in np.shape(g)]
+        here = []
+        for path, g in jax.tree_util.tree_leaves_with_path(grads):
+            shape = np.shape(g)[1:] if path in stacked else np.shape(g)
+            if sum(n > 1 for n in shape) >= 2 and d in shape:
+                here.append(np.asarray(g) == 0)
         zero = here if zero is None else [a & b for a, b in zip(zero, here)]
     return sum(z.size for z in zero), sum(int(np.count_nonzero(z)) for z in zero)
 
 
+def stacked_leaves(one_block, two_blocks) -> frozenset:
+    """The paths of the parameters that hold every block's along a first axis (a scan over layers): the leaves whose
+    first axis is 1 with one block and 2 with two, the rest of their shape alike."""
+    one = dict(jax.tree_util.tree_leaves_with_path(one_block))
+    return frozenset(path for path, leaf in jax.tree_util.tree_leaves_with_path(two_blocks)
+                     if path in one and np.ndim(leaf) >= 1 and np.shape(one[path])[:1] == (1,)
+                     and np.shape(leaf)[:1] == (2,) and np.shape(one[path])[1:] == np.shape(leaf)[1:])
+
+
 def ffn_width(ctx: Context) -> Reading:
     """Mistake 3: the FFN's width, from the weights a block adds (n_layers 2 minus 1; blocks stacked in one array
-    are miscounted: their [n_layers, d] gains and biases pass the weight filter at 2 layers and not at 1) less its
-    attention's. Attention is told apart by what it does in a one-token context: a
-    softmax over one key weighs it 1 whatever the score, so the loss's gradient with respect to every query and key
-    parameter is exactly zero (one_token_gradient); the values mirror the keys and the output projection the queries
-    in size (multi-head, grouped-query and multi-query attention alike), so attention holds twice the parameters
-    that read zero. The FFN holds the rest: 2·d·d_ff ungated, 3·d·h gated. Value: the FFN's parameters / (2·d²), d the
-    residual stream's width (AuditModel.hidden_states, else the factory's d_model): d_ff/d ungated; 1.5·h/d gated,
-    its equivalent width (a gated FFN of hidden 8d/3 holds the parameters of the 4d MLP it replaces: 4).
+    are read per block, stacked_leaves) less its attention's. Attention is told apart by what it does in a
+    one-token context: a softmax over one key weighs it 1 whatever the score, so the loss's gradient with respect to
+    every query and key parameter is exactly zero (one_token_gradient); the values mirror the keys and the output
+    projection the queries in size (multi-head, grouped-query and multi-query attention alike), so attention
+    holds twice the parameters that read zero. The FFN holds the rest: 2·d·d_ff ungated, 3·d·h gated. Value: the
+    FFN's parameters / (2·d²), d the residual stream's width (AuditModel.hidden_states, else the factory's
+    d_model): d_ff/d ungated; 1.5·h/d gated, its equivalent width (a gated FFN of hidden 8d/3 holds the
+    parameters of the 4d MLP it replaces: 4).
     Not applicable where no one-token context can be read: the first position's logits move with later tokens (a
     leak, detector 5), or the loss is flat (argmax, detector 9)."""
     try:
@@ -228,7 +241,10 @@ def ffn_width(ctx: Context) -> Reading:
     if largest_change(ctx.logits[:, 0], ctx.model.forward(later, None)[:, 0]) > rounding_floor(ctx.logits):
         raise NotApplicable("the first position's logits change with the tokens after it (a leak of the future, "
                             "detector 5): no context in which a token sees only itself")
-    (matrices_1, zeros_1), (matrices_2, zeros_2) = (one_token_gradient(ctx.variant(n_layers=n), d) for n in (1, 2))
+    one, two = ctx.variant(n_layers=1), ctx.variant(n_layers=2)
+    stacked = stacked_leaves(one.params, two.params) if one.params is not None and two.params is not None \
+        else frozenset()
+    (matrices_1, zeros_1), (matrices_2, zeros_2) = (one_token_gradient(model, d, stacked) for model in (one, two))
     block, query_key = matrices_2 - matrices_1, zeros_2 - zeros_1
     if block <= 0:
         raise NotApplicable("the factory ignores n_layers (no matrix parameters added by a second block)")
