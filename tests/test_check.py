@@ -150,6 +150,23 @@ def test_hugging_face_flax_gpt2_with_a_narrow_ffn_is_detected():
     assert narrow["status"] == "detected" and narrow["value"] == 1.0, narrow
 
 
+@pytest.mark.slow
+def test_hugging_faces_own_hidden_states_are_the_blocks_outputs_before_the_last():
+    pytest.importorskip("transformers", reason="optional extra: pip install -e '.[hf]'")
+    from transformers import FlaxGPT2LMHeadModel, GPT2Config
+
+    from ablations.audit.adapters import from_hf
+
+    hf = FlaxGPT2LMHeadModel(GPT2Config(vocab_size=32, n_positions=16, n_embd=16, n_layer=3, n_head=2), seed=0)
+    tokens = np.random.default_rng(0).integers(1, 32, (2, 8)).astype(np.int32)
+    captured = from_hf(hf, 32, hidden_states="blocks").hidden_states(tokens)
+    reported = from_hf(hf, 32, hidden_states="hf").hidden_states(tokens)
+    assert len(captured) == 3 and len(reported) == 2  # the last block's output comes back after the final norm
+    for block, state in enumerate(reported):
+        np.testing.assert_allclose(np.asarray(state), np.asarray(captured[block]), rtol=1e-5, atol=1e-5)
+    assert np.abs(np.asarray(captured[1]) - np.asarray(captured[0])).max() > 1e-3  # the blocks differ
+
+
 # ---------------------------------------------------------------- a measurement on toys with a known answer
 
 
