@@ -79,6 +79,10 @@ def test_the_hash_moves_with_the_protocol_and_with_the_mistakes_entry_and_nothin
     assert catalogue.protocol_hash(dataclasses.replace(CONFIRMATORY, widen_lr_grid=2), spec) != base
     other = catalogue.protocol_hash(CONFIRMATORY, catalogue.lookup("no_residual"))
     assert other != base  # each mistake's runs carry their own entry's hash
+
+
+@pytest.mark.slow  # starts a Python process
+def test_the_hashes_are_the_same_in_another_process():
     again = subprocess.run([sys.executable, "-c", "from ablations import catalogue; import json; "
                             "print(json.dumps({' '.join(k): v for k, v in catalogue.PROTOCOL_HASHES.items()}))"],
                            cwd=ROOT, capture_output=True, text=True, check=True)
