@@ -124,7 +124,8 @@ def committed_lines(resolved: dict, protocols: dict, hashes: dict) -> list[str]:
         seeds = verdict.get("seeds") or layout.read(run, layout.CONFIG)["seeds"]
         where = run.relative_to(reference.REFERENCE_DIR.parent)
         lines.append(f"{protocol.name} ({where}, {seeds} seeds): {verdict['verdict']}")
-        lines += ["   " + claim_line(c).replace("\n", "\n   ") for c in verdict["claims"]]  # nested under it
+        config = layout.read(run, layout.CONFIG)
+        lines += ["   " + claim_line(c, config).replace("\n", "\n   ") for c in verdict["claims"]]  # nested under it
     return lines
 
 

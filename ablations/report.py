@@ -51,7 +51,8 @@ def report(argv: list[str]) -> int:
         from ablations.reporting import wandb_report  # wandb_workspaces: imported only when asked for
 
         runs = markdown.latest_runs(results, catalogue.MISTAKES)
-        entries = [(layout.read(run, layout.VERDICT), f"{name}-{run.name}") for name, run in runs.items()]
+        entries = [(layout.read(run, layout.VERDICT), f"{name}-{run.name}", layout.read(run, layout.CONFIG))
+                   for name, run in runs.items()]
         url = wandb_report.publish(wandb_report.build_report(entries, args.project, args.entity))
         print(url or wandb_report.offline_instructions([str(run) for run in runs.values()]))
     return 0

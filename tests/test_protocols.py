@@ -253,15 +253,18 @@ def test_each_data_preset_of_a_protocol_has_one_committed_results_directory(tmp_
 
 
 def test_an_exploratory_run_quotes_the_longer_budgets_confirmatory_verdict_on_its_own_data(committed):
+    from ablations.runner import layout
     from ablations.science.verdict import claim_line
 
     grid, _ = commit_run(committed, "synthetic", "grid", "the grid's claim", [2.02] * 8, age=10)
     longer, claim = commit_run(committed, "synthetic", "longer", "does not train", [2.5, 2.6] * 4,
                                follows=grid.name)
     lines = quoted()
+    config = layout.read(longer, layout.CONFIG)
     assert lines == ["confirmatory (results/confirmatory/no_residual/longer, 8 seeds): page claims of longer",
-                     "   " + claim_line(claim).replace("\n", "\n   ")]  # the run's own formatter, nested
+                     "   " + claim_line(claim, config).replace("\n", "\n   ")]  # the run's own formatter, nested
     assert lines[1].startswith("   🟧 reproduced (page): does not train\n         correct 2.05")  # longer budget's
+    assert "margin 0.01 nats/char" in lines[1]  # the catalogue's nats/token, in the character data's unit
     assert quoted("data=shakespeare") == [  # the copy task's verdict is not Shakespeare's
         "confirmatory: none committed yet for no_residual on shakespeare (python -m ablations.run "
         "protocol=confirmatory mistake=no_residual data=shakespeare results_dir=results/confirmatory/shakespeare)"]

@@ -248,7 +248,8 @@ def test_the_hugging_face_zoo_is_clear_on_every_check_it_offers_hooks_for(family
 @pytest.mark.slow
 def test_the_check_command_prints_the_group_counts_it_in_the_exit_status_and_writes_it_to_json(tmp_path, capsys):
     out = tmp_path / "audit.json"
-    assert check.main(["ablations.audit.zoo.pure_jax_gpt:factory", "bugs=decay_everything", "--json", str(out)]) == check.EXIT_FOUND
+    argv = ["ablations.audit.zoo.pure_jax_gpt:factory", "bugs=decay_everything", "--json", str(out)]
+    assert check.main(argv) == check.EXIT_FOUND
     printed = capsys.readouterr().out
     body = json.loads(out.read_text())
     assert {r["status"] for r in body["results"]} == {"clear"}  # the 11: the bug is the optimizer's alone

@@ -21,11 +21,12 @@ def verdict(number, mistake, claim, outcome, correct_mean, broken_mean, effect):
             "diverged": {"correct": [], "broken": [] if outcome != "diverged at step 40" else [0]}}
 
 
+CHARACTERS = {"data": {"tokenizer": "char"}}  # a run config, as far as the report reads it: the data's units
 ENTRIES = [
     (verdict(2, "no_residual", "a deep transformer without residuals does not train", "reproduced",
-             1.2, 1.6, 0.41), "no_residual-run_a"),
+             1.2, 1.6, 0.41), "no_residual-run_a", CHARACTERS),
     (verdict(5, "no_causal_mask", "attention without a causal mask cheats | leaks", "not reproduced",
-             1.3, 1.31, 0.01), "no_causal_mask-run_b"),
+             1.3, 1.31, 0.01), "no_causal_mask-run_b", CHARACTERS),
 ]
 
 
@@ -61,9 +62,11 @@ def test_report_structure(no_network):
     # each heading is followed (after its notes) by that mistake's grid
     kinds = [type(b).__name__ for b in report.blocks]
     assert kinds == ["MarkdownBlock", "H2", "MarkdownBlock", "PanelGrid", "H2", "MarkdownBlock", "PanelGrid"]
+    notes = report.blocks[2].text  # the catalogue's nats/token, in the character data's unit
+    assert "margin 0.01 nats/char" in notes and "nats/token" not in notes
 
     assert len(grids(report)) == 2
-    for grid, (v, group) in zip(grids(report), ENTRIES):
+    for grid, (v, group, _) in zip(grids(report), ENTRIES):
         (runset,) = grid.runsets
         assert runset.project == "mistakes"
         assert runset.groupby == ["config.variant"]

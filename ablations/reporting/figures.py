@@ -26,12 +26,11 @@ import numpy as np
 
 import data as data_lib
 from ablations.reporting import style
-from ablations.reporting.setup import unit
 from ablations.reporting.style import DOUBLE, OUTCOME_COLORS, SINGLE, color, plt, save, styled, wrap
 from ablations.runner import layout
 from ablations.runner.tracking import read_jsonl
 from ablations.science.measures import FLOOR_TOLERANCE, converged
-from ablations.science.verdict import boundaries, decided_by, evidence
+from ablations.science.verdict import boundaries, decided_by, entropy_unit, evidence
 
 __all__ = ["save", "draw_figures", "write_figures", "claims_forest", "summary", "lr_sensitivity", "loss_curves",
            "grad_heatmaps", "paired", "loss_by_position", "card"]
@@ -70,7 +69,7 @@ def separate_data(spec) -> bool:
 
 def in_units(config: dict, text: str) -> str:
     """A claim's unit as an axis shows it: nats per token in the data's own token, a share named as one."""
-    return text.replace("nats/token", unit(config)).replace("of tokens", "share of tokens")
+    return text.replace("nats/token", entropy_unit(config)).replace("of tokens", "share of tokens")
 
 
 def line_width(variant: str, width: float) -> float:
@@ -144,7 +143,7 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
         if "val_loss" in keys:
             mark_unconverged(ax, metrics, {v: measured[v] for v in shown})
         ranges.append((min(bottoms), max(tops)) if tops else None)
-        what = "nats per token of its own tokenizer" if own else unit(config)
+        what = "nats per token of its own tokenizer" if own else entropy_unit(config)
         ax.set(xlabel="training step (optimizer updates)", ylabel=wrap(f"cross-entropy ({what})", 32), title=name)
     if not own:  # panels that share a y axis: one range that covers both (each panel's alone would cut the other's)
         ranges = [(min(r[0] for r in ranges if r), max(r[1] for r in ranges if r))] * len(ranges) \
@@ -341,7 +340,7 @@ def loss_by_position(measured: dict, config: dict, title: str):
         ax.plot(centres, running.mean(0), color=color(variant, variants), lw=1.4, label=f"{variant} (mean)")
         ax.fill_between(centres, running.min(0), running.max(0), color=color(variant, variants), alpha=0.18, lw=0)
     ax.axvline(train_len, color="k", ls=":", lw=0.8, label=f"training length ({train_len})")
-    ax.set(xlabel="position in the window (tokens)", ylabel=f"cross-entropy ({unit(config)})")
+    ax.set(xlabel="position in the window (tokens)", ylabel=f"cross-entropy ({entropy_unit(config)})")
     ax.set_title(wrap(f"running mean over {width} positions ({what}); band: the range over seeds", 95))
     handles = ax.get_legend_handles_labels()[0]
     handles.append(plt.matplotlib.patches.Patch(color="0.5", alpha=0.18, label="seed range"))
@@ -440,7 +439,7 @@ def own_unit(spec, config: dict, variant: str) -> str:
                                  if key.startswith("data.")}}
     if data.get("vocab_size") and data["vocab_size"] != config["data"].get("vocab_size"):
         return f"nats/token of its own {data['vocab_size']}-symbol tokenizer"
-    return unit({**config, "data": data})
+    return entropy_unit({**config, "data": data})
 
 
 @styled
@@ -476,7 +475,7 @@ def lr_sensitivity(lr_choice: dict, config: dict, title: str, units: dict | None
                                color=tint, clip_on=False)
             ax.set_xscale("log")
             ax.set(xlabel="peak learning rate (log)", title=split if i == 0 else "")
-        what = units[shown[0]] if units else unit(config)
+        what = units[shown[0]] if units else entropy_unit(config)
         row[0].set_ylabel(wrap(f"{shown[0]}: final cross-entropy ({what})" if units else
                                f"final cross-entropy ({what})", 40))
     handles = [variant_handle(v, variants) for v in variants]
@@ -513,7 +512,7 @@ def card(verdict: dict, metrics: dict, measured: dict, config: dict, title: str,
     floor = None if own else measured["correct"][0].get("entropy_floor")
     if floor is not None:
         ax.axhline(floor, color=style.FLOOR_COLOR, ls=":", lw=0.8)
-    what = "nats per token of each variant's own tokenizer" if own else unit(config)
+    what = "nats per token of each variant's own tokenizer" if own else entropy_unit(config)
     ax.set(xlabel="training step (optimizer updates)", ylabel=wrap(f"validation loss ({what})", 32),
            title="validation loss, every seed")
     if (claim := headline(verdict)) is not None:

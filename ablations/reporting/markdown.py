@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ablations.reporting import figures
-from ablations.reporting.setup import (evidence_label, protocol_of, run_record, setup_lines, suite_subject, unit,
+from ablations.reporting.setup import (evidence_label, protocol_of, run_record, setup_lines, suite_subject,
                                       with_added_keys)
 from ablations.runner import layout
 from ablations.science import budgets, firmness, learning_rates, rules
-from ablations.science.verdict import MARKS, claim_line, firmness_of, seeds_note
+from ablations.science.verdict import MARKS, claim_line, firmness_of, in_data_units, seeds_note
 
 HOW_TO_READ = (
     "One row per claim: the seed page's (`page`) or the lab's own (`lab`). A statistical claim is decided on the "
@@ -260,11 +260,6 @@ def redecided(results_dir: Path, mistakes) -> list[str]:
 FIGURES = ("card", "claims", "loss", "symptom", "loss_by_position", "grad_norms", "lr_sensitivity")  # a run's, in order
 
 
-def in_data_units(config: dict):
-    """The catalogue states cross-entropy margins per token; on character data a token is a character."""
-    return lambda text: text.replace("nats/token", unit(config))
-
-
 def read_suite(results_dir: Path, mistakes) -> tuple[dict, dict, dict]:
     """The runs a suite reports (latest_runs), and by mistake their run_records and verdicts."""
     runs = latest_runs(results_dir, mistakes)
@@ -301,7 +296,7 @@ def outcome_cell(c: dict | None, decided: dict | None, config: dict | None, labe
     holm = f"Holm p {cell(decided['holm_p'])}" if decided else "Holm p –"
     holm += f" → {after}" if after != c["outcome"] else ""
     firm = decided["firmness"] if decided else c.get("firmness")
-    return f"{mark}: {in_data_units(config)(effect)}; {holm}; {distance_text(firm)}; n={c['n']}{tail}"
+    return f"{mark}: {in_data_units(effect, config)}; {holm}; {distance_text(firm)}; n={c['n']}{tail}"
 
 
 def claims_table(suites: dict[str, Path], mistakes, protocols: dict, protocol_hashes: dict) -> list[str]:
@@ -345,12 +340,12 @@ def write_markdown(results_dir: Path, mistakes, studies, protocols: dict, protoc
             glance.append(f"- **{spec.number}. {spec.name}**: not run")
             continue
         run, verdict = runs[spec.name], verdicts[spec.name]
-        in_units = in_data_units(configs[spec.name])
+        config = configs[spec.name]
         glance.append(f"- **{spec.number}. {spec.name}**: {verdict['verdict']}")
-        rows += [in_units(claim_row(spec, c)) for c in verdict["claims"]]
+        rows += [in_data_units(claim_row(spec, c), config) for c in verdict["claims"]]
         relative = run.relative_to(results_dir)
         sections += [f"## Mistake {spec.number}: {spec.title} — {verdict['verdict']}", "", f"Run: `{relative}`.", ""]
-        sections += [in_units(f"- {claim_line(c)}") for c in verdict["claims"]] + [""]
+        sections += [f"- {claim_line(c, config)}" for c in verdict["claims"]] + [""]
         sections += comparison_lines(results_dir, run, verdict)
         sections += measurement_table(layout.read(run, layout.MEASUREMENTS))
         drawn = [name for name in FIGURES if (layout.figures_dir(run) / f"{name}.png").exists()]

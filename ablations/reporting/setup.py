@@ -9,14 +9,7 @@ import shlex
 from pathlib import Path
 
 from ablations.runner import layout
-
-ENTROPY_UNIT = {"char": "nats/char", "bpe": "nats/BPE token"}
-
-
-def unit(config: dict) -> str:
-    """The cross-entropy unit of a run's data: a character-level tokenizer makes a token one character."""
-    return ENTROPY_UNIT.get(config["data"]["tokenizer"], "nats/token")
-
+from ablations.science.verdict import entropy_unit
 
 def data_name(data: dict) -> str:
     if data["source"] == "synthetic":
@@ -203,7 +196,7 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dic
         "## Setup", "",
         f"- **Data**: {per(lambda c: data_name(c['data']))}; tokenizer {per(lambda c: c['data']['tokenizer'])}; "
         f"validation {per(lambda c: format(c['data']['val_fraction'], '.0%'))} of the data; losses in "
-        f"{per(unit)}.",
+        f"{per(entropy_unit)}.",
         f"- **Model**: layers {key('model', 'n_layers')}; d_model {key('model', 'd_model')}; heads "
         f"{key('model', 'n_heads')}; FFN {key('model', 'ffn_mult')}·d_model; positions {key('model', 'position')}; "
         f"{key('model', 'dtype')}; attention {key('model', 'attention')}; parameters of the correct model "

@@ -66,8 +66,8 @@ def verdict_table(verdicts: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _claim_list(verdict: dict) -> str:
-    items = [f"- {claim_line(claim)}".replace("`", "'") for claim in verdict.get("claims") or []]
+def _claim_list(verdict: dict, config: dict) -> str:
+    items = [f"- {claim_line(claim, config)}".replace("`", "'") for claim in verdict.get("claims") or []]
     diverged = verdict.get("diverged") or {}
     items += [f"- {variant} diverged: {_cell(steps)}" for variant, steps in diverged.items() if steps]
     return "\n".join(items)
@@ -97,18 +97,19 @@ def section_heading(verdict: dict) -> str:
     return f"Mistake {verdict.get('number', '?')}: {verdict.get('mistake', '?')} — {verdict.get('verdict', '?')}"
 
 
-def build_report(entries: list[tuple[dict, str]], project: str, entity: str | None, *,
+def build_report(entries: list[tuple[dict, str, dict]], project: str, entity: str | None, *,
                  n_layers: int | None = None) -> wr.Report:
-    """A report from (verdict dict, W&B group) pairs. Offline: nothing here touches the network.
+    """A report from (verdict dict, W&B group, run config) triples; the config gives the data's units. Offline:
+    nothing here touches the network.
 
     `entity=None` falls back to $WANDB_ENTITY, else stays empty (W&B's own default would ask the server);
     `publish` fills it in. `n_layers` (or a verdict's own "n_layers") names the per-block grad-norm keys."""
     entity = entity or os.environ.get("WANDB_ENTITY") or ""
-    blocks: list = [wr.MarkdownBlock(text=verdict_table([v for v, _ in entries]))]
-    for verdict, group in entries:
+    blocks: list = [wr.MarkdownBlock(text=verdict_table([v for v, _, _ in entries]))]
+    for verdict, group, config in entries:
         blocks.append(wr.H2(text=section_heading(verdict)))
         text = f"**Claim:** {verdict.get('claim', '')}  \n**W&B group:** `{group}`"
-        checks = _claim_list(verdict)
+        checks = _claim_list(verdict, config)
         blocks.append(wr.MarkdownBlock(text=text + ("\n\n" + checks if checks else "")))
         blocks.append(panel_grid(group, project, entity, verdict.get("n_layers", n_layers),
                                  grid="learning_rates" in verdict))

@@ -84,7 +84,7 @@ def finish(spec, resolved: dict, run_dir: Path, verdict: dict, seconds: float, w
     draw(spec, run_dir, write_figures)
     layout.write(run_dir, layout.TIMING, {"seconds": round(seconds, 1),
                                           "note": "wall time of the last session that trained it"})
-    print_verdict(spec, verdict)
+    print_verdict(spec, verdict, resolved)
     print_reference_comparison(run_dir, resolved)
     if resolved["wandb"]["usable_mode"] == "offline":
         print(f"   W&B offline: publish with `wandb sync {run_dir}/*/wandb/offline-run-*`")
@@ -135,7 +135,7 @@ def resume_command() -> str:
     return f"python -m {module} {' '.join(sys.argv[1:])}".strip()
 
 
-def print_verdict(spec, verdict: dict) -> None:
+def print_verdict(spec, verdict: dict, config: dict) -> None:
     print(f"{spec.name} ({evidence(verdict)}): {verdict['verdict']}")
     if "learning_rates" in verdict:
         print(f"   {learning_rates.describe(verdict['learning_rates'])}")
@@ -145,7 +145,7 @@ def print_verdict(spec, verdict: dict) -> None:
         for line in budgets.describe(verdict["budgets"]):
             print(f"      {line}")
     for claim in verdict["claims"]:
-        print(f"   {claim_line(claim)}")
+        print(f"   {claim_line(claim, config)}")
 
 
 def quiet_library_noise() -> None:

@@ -225,5 +225,20 @@ def seeds_note(c: dict) -> str:
     return f"; ~{needed} seeds would likely decide it" if needed else f"; more than {MAX_SEEDS} seeds would be needed"
 
 
-def claim_line(c: dict) -> str:
-    return f"{MARKS[c['outcome']]} {c['outcome']} ({c['source']}): {c['says']}\n      {numbers(c)}"
+ENTROPY_UNIT = {"char": "nats/char", "bpe": "nats/BPE token"}
+
+
+def entropy_unit(config: dict) -> str:
+    """The cross-entropy unit of a run's data: a character-level tokenizer makes a token one character."""
+    return ENTROPY_UNIT.get(config["data"]["tokenizer"], "nats/token")
+
+
+def in_data_units(text: str, config: dict) -> str:
+    """The catalogue states cross-entropy margins per token; on character data a token is a character."""
+    return text.replace("nats/token", entropy_unit(config))
+
+
+def claim_line(c: dict, config: dict) -> str:
+    """A claim's outcome and numbers, as a run prints it, in the units of the run's data (config)."""
+    return in_data_units(f"{MARKS[c['outcome']]} {c['outcome']} ({c['source']}): {c['says']}\n      {numbers(c)}",
+                         config)
