@@ -176,6 +176,14 @@ def test_a_suites_figures_name_its_data_and_comparison():
     assert checked(drawn) == []
 
 
+def test_a_fragile_outcome_says_so_in_its_panel_of_the_claims_figure():
+    titles = [ax.get_title(loc="left").replace("\n", " ") for ax in
+              suite_figures(RESULTS / "confirmatory" / "shakespeare")["claims"].axes]
+    fragile = [title for title in titles if "fragile" in title]
+    assert len(fragile) == 1 and fragile[0].startswith("4. untied_embeddings"), titles  # as REPORT.md marks it
+    assert "reproduced, fragile: 0.3 SE from its boundary" in fragile[0]
+
+
 def late_values(ax) -> np.ndarray:
     """The y values of every curve of a loss panel past the first tenth of training."""
     values = []

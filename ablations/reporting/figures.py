@@ -30,7 +30,7 @@ from ablations.reporting.style import DOUBLE, OUTCOME_COLORS, SINGLE, color, plt
 from ablations.runner import layout
 from ablations.runner.tracking import read_jsonl
 from ablations.science.measures import FLOOR_TOLERANCE, converged
-from ablations.science.verdict import boundaries, decided_by, entropy_unit, evidence
+from ablations.science.verdict import boundaries, decided_by, entropy_unit, evidence, firmness_of
 
 __all__ = ["save", "draw_figures", "write_figures", "claims_forest", "summary", "lr_sensitivity", "loss_curves",
            "grad_heatmaps", "paired", "loss_by_position", "card"]
@@ -359,10 +359,10 @@ def margin_text(bounds: tuple[float, ...] | None) -> str:
 
 
 def effect_row(ax, claim: dict, config: dict, label: str, bounds: tuple[float, ...] | None,
-               title_width: int = 95) -> None:
+               title_width: int = 95, firm: dict | None = None) -> None:
     """One statistical claim: per-seed paired differences (dots), their mean and 95% interval (bar, outcome colour),
     zero and the decision boundaries of its rule (`bounds`, dashed: ablations.science.verdict.boundaries), in the
-    claim's unit."""
+    claim's unit; the title says when the outcome is fragile (`firm`: verdict.firmness_of)."""
     shade = OUTCOME_COLORS[claim["outcome"]]
     diffs = np.array(claim.get("differences", []), float)
     lo, hi = claim["ci"]
@@ -384,6 +384,8 @@ def effect_row(ax, claim: dict, config: dict, label: str, bounds: tuple[float, .
     ax.spines["left"].set_visible(False)
     ax.set_xlabel(f"effect ({in_units(config, claim['unit'])}; + = the claimed direction)", labelpad=1)
     note = "" if np.isfinite(lo) else " (no interval)"
+    if firm and firm["fragile"]:
+        note += f", fragile: {firm['distance_se']:.1f} SE from its boundary"
     ax.set_title(wrap(f"{label} — {claim['outcome']}{note} ({margin_text(bounds)})", title_width), color="k", pad=2)
 
 
@@ -407,7 +409,8 @@ def claims_forest(entries: list[tuple], title: str):
         ax.remove()
     for ax, (spec, v, cfg, c) in zip(order, rows):
         effect_row(ax, c, cfg, f"{v['number']}. {v['mistake']} ({c['source']}): {metric_name(c['metric'])} "
-                               f"vs {c['reference']}", boundaries(spec, c), 95 if cols == 1 else 50)
+                               f"vs {c['reference']}", boundaries(spec, c), 95 if cols == 1 else 50,
+                   firmness_of(spec, c))
     handles = [plt.Line2D([], [], ls="", marker="o", color="0.25", ms=3, label="a seed's paired difference"),
                plt.Line2D([], [], ls="", marker="D", color="0.6", mec="k", mew=0.5, label="mean difference"),
                plt.Line2D([], [], color="0.6", lw=5, label="95% interval, coloured by outcome"),
