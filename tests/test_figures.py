@@ -217,6 +217,22 @@ def test_loss_panels_that_share_an_axis_show_every_curve_of_both_and_say_where_c
     assert checked(drawn) == [] and checked({"loss": same}) == []
 
 
+def test_a_loss_figure_that_cuts_early_losses_at_the_top_says_how_high_they_go():
+    """The y range leaves out the first tenth of training so the floor band shows; where that hides a loss, the
+    legend says so. Confirmatory no_residual: a broken seed starts above its plateau; the Shakespeare suite's: none."""
+    cuts = {}
+    for run in (run_named("shakespeare", "no_residual"), run_named("confirmatory", "no_residual")):
+        fig = run_figures(run)["loss"]
+        peak = max(np.nanmax(np.asarray(line.get_ydata(), float)) for ax in fig.axes for line in ax.lines
+                   if line.get_transform() is ax.transData and len(line.get_xdata()) > 1)
+        cut = [h.get_label() for h in fig.legends[0].legend_handles if h.get_label().startswith("cut at the top")]
+        cuts[run.parts[-3]] = cut
+        assert cut == ([f"cut at the top: early losses up to {peak:.3g}"]
+                       if peak > max(ax.get_ylim()[1] for ax in fig.axes) else []), (run, cut)
+        figures.plt.close(fig)
+    assert cuts["confirmatory"] and not cuts["shakespeare"], cuts
+
+
 def test_a_study_legend_names_every_reference_and_its_lines_are_grey():
     fig = study(RESULTS / "studies" / "position_overflow_budget_depth")
     labels = [t.get_text() for t in fig.legends[0].get_texts()]

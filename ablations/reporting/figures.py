@@ -115,6 +115,7 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
     handles = [variant_handle(v, variants, marker="o", ms=3) for v in variants]
     floor = measured["correct"][0].get("entropy_floor")
     ranges = []  # per panel: (lowest, highest) of what it must show
+    peak = -np.inf  # the highest loss drawn anywhere, the first tenth of training included
     for ax, panel in zip(axes[0], panels):
         name, shown, keys = panel[0], panel[1], (panel[2:] or ("train_ce", "val_loss"))
         tops, bottoms = [], []
@@ -129,6 +130,8 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
                 for seed_values in values:
                     ax.plot(steps, seed_values, "-o" if val else "-", color=color(variant, variants),
                             lw=line_width(variant, 1.0 if val else 0.7), ms=2.2, alpha=0.9 if val else 0.55)
+                if np.isfinite(values).any():
+                    peak = max(peak, np.nanmax(np.where(np.isfinite(values), values, -np.inf)))
                 late = values[:, steps >= 0.1 * steps[-1]]
                 if np.isfinite(late).any():
                     tops.append(np.nanmax(late))
@@ -152,6 +155,9 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
         if extent:  # the first tenth of training (the initial loss) is cut at the top, so the floor band shows
             low, high = extent
             ax.set_ylim(low - 0.05 * (high - low) - 0.01, high + 0.05 * (high - low) + 0.01)
+    if any(peak > ax.get_ylim()[1] for ax in axes[0]):  # a reader must not take the top edge for the initial loss
+        handles.append(plt.Line2D([], [], ls="", marker=r"$\uparrow$", color="0.3", ms=6,
+                                  label=f"cut at the top: early losses up to {peak:.3g}"))
     handles += [plt.Line2D([], [], color="0.3", marker="o", ms=2.2, lw=1.0, label="validation (per seed)"),
                 plt.Line2D([], [], color="0.3", lw=0.7, alpha=0.55,
                            label="training (per seed)" + (f", running mean of {smooth} logs" if smooth > 1 else ""))]

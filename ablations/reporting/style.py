@@ -61,9 +61,15 @@ def figure(width: float = DOUBLE, height: float = 2.6, nrows: int = 1, ncols: in
 
 
 def legend_below(fig, handles, ncol: int | None = None) -> None:
-    """The figure's legend, under its panels and outside every one of them."""
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=ncol or min(len(handles), 4))
+    """The figure's legend, under its panels and outside every one of them: in `ncol` columns (at most 4 by
+    default), fewer where that many would run past the figure's edges."""
+    if not handles:
+        return
+    for columns in range(ncol or min(len(handles), 4), 0, -1):
+        legend = fig.legend(handles=handles, loc="outside lower center", ncol=columns)
+        if columns == 1 or legend.get_window_extent(fig.canvas.get_renderer()).width <= fig.bbox.width:
+            return
+        legend.remove()
 
 
 def wrap(text: str, width: int) -> str:
