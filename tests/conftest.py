@@ -18,7 +18,8 @@ catalogue.register_config()  # what every command does first: the tests compose 
 # off, ~3x faster compiles on a CPU, results equal up to float32 rounding. The full suite, and every command a
 # test starts in a subprocess, compile as users do.
 FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-USER_XLA_FLAGS = os.environ.get("XLA_FLAGS")
+# pytest-xdist's workers inherit the flags their controller set: the user's are what is left without ours.
+USER_XLA_FLAGS = os.environ.get("XLA_FLAGS", "").replace(FAST_COMPILE_FLAGS, "").strip() or None
 
 
 def pytest_configure(config):
