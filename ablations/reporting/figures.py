@@ -114,11 +114,10 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
     smooth = 1
     handles = [variant_handle(v, variants, marker="o", ms=3) for v in variants]
     floor = measured["correct"][0].get("entropy_floor")
-    ranges = []  # per panel: (lowest, highest) of what it must show
-    peak = -np.inf  # the highest loss drawn anywhere, the first tenth of training included
+    ranges, peaks = [], []  # per panel: (lowest, highest) of what it must show; the highest loss it draws
     for ax, panel in zip(axes[0], panels):
         name, shown, keys = panel[0], panel[1], (panel[2:] or ("train_ce", "val_loss"))
-        tops, bottoms = [], []
+        tops, bottoms, peak = [], [], -np.inf
         for variant in shown:
             for key in keys:
                 steps, values = by_seed(metrics[variant], key)
@@ -130,8 +129,7 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
                 for seed_values in values:
                     ax.plot(steps, seed_values, "-o" if val else "-", color=color(variant, variants),
                             lw=line_width(variant, 1.0 if val else 0.7), ms=2.2, alpha=0.9 if val else 0.55)
-                if np.isfinite(values).any():
-                    peak = max(peak, np.nanmax(np.where(np.isfinite(values), values, -np.inf)))
+                peak = max(peak, values[np.isfinite(values)].max(initial=-np.inf))
                 late = values[:, steps >= 0.1 * steps[-1]]
                 if np.isfinite(late).any():
                     tops.append(np.nanmax(late))
@@ -146,6 +144,7 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
         if "val_loss" in keys:
             mark_unconverged(ax, metrics, {v: measured[v] for v in shown})
         ranges.append((min(bottoms), max(tops)) if tops else None)
+        peaks.append(peak)
         what = "nats per token of its own tokenizer" if own else entropy_unit(config)
         ax.set(xlabel="training step (optimizer updates)", ylabel=wrap(f"cross-entropy ({what})", 32), title=name)
     if not own:  # panels that share a y axis: one range that covers both (each panel's alone would cut the other's)
@@ -155,9 +154,10 @@ def loss_curves(metrics: dict, measured: dict, config: dict, title: str, own: bo
         if extent:  # the first tenth of training (the initial loss) is cut at the top, so the floor band shows
             low, high = extent
             ax.set_ylim(low - 0.05 * (high - low) - 0.01, high + 0.05 * (high - low) + 0.01)
-    if any(peak > ax.get_ylim()[1] for ax in axes[0]):  # a reader must not take the top edge for the initial loss
+    if hidden := [peak for ax, peak in zip(axes[0], peaks) if peak > ax.get_ylim()[1]]:
+        # a reader must not take the top edge for the initial loss
         handles.append(plt.Line2D([], [], ls="", marker=r"$\uparrow$", color="0.3", ms=6,
-                                  label=f"cut at the top: early losses up to {peak:.3g}"))
+                                  label=f"cut at the top: early losses up to {max(hidden):.3g}"))
     handles += [plt.Line2D([], [], color="0.3", marker="o", ms=2.2, lw=1.0, label="validation (per seed)"),
                 plt.Line2D([], [], color="0.3", lw=0.7, alpha=0.55,
                            label="training (per seed)" + (f", running mean of {smooth} logs" if smooth > 1 else ""))]
