@@ -1,7 +1,9 @@
 """REPORT.md's sections that need no training (ablations/reporting/markdown.py): the claims against the literature,
 the families, and the claims table the README quotes."""
 import dataclasses
+import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,19 @@ def test_every_table_a_page_quotes_is_the_one_its_command_prints_from_the_commit
         assert report.main(["--results", results, "--table"]) == 0
         assert capsys.readouterr().out.rstrip("\n") == table, f"regenerate: python -m ablations.report " \
                                                                f"--results {results} --table"
+
+
+def test_the_setup_names_the_machine_of_each_mistake_when_runs_come_from_different_cpus(tmp_path):
+    from ablations.reporting.markdown import read_suite
+    from ablations.reporting.setup import setup_lines
+    for name in ("narrow_ffn", "no_residual"):  # the json records of two committed runs, without their figures
+        for path in (ROOT / "results/confirmatory" / name).rglob("*.json"):
+            copy = tmp_path / path.relative_to(ROOT / "results/confirmatory")
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, copy)
+    for path in (tmp_path / "no_residual").rglob("environment.json"):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "cpu_model": "AMD EPYC"}))
+    runs, configs, _ = read_suite(tmp_path, [catalogue.lookup("narrow_ffn"), catalogue.lookup("no_residual")])
+    machine = next(line for line in setup_lines(tmp_path, runs, configs, {}, {}) if line.startswith("- **Machine**"))
+    assert "AMD EPYC, 2 cores" in machine and "(no_residual)" in machine and "Xeon" in machine, machine
+    assert "(the others)" in machine or "(narrow_ffn)" in machine, machine

@@ -185,11 +185,13 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dic
     seeds = lambda c: f"{c['seeds']} (seeds {c['seed']}–{c['seed'] + c['seeds'] - 1})"  # noqa: E731
     commits = collections.Counter((e.get("git_commit") or "unknown")[:7] + (" (dirty)" if e.get("git_dirty") else "")
                                   for e in environments)
-    machines = collections.Counter(
-        ", ".join([e.get("cpu_model") or "CPU model not recorded"] +
-                  ([f"{e['cpu_count']} cores"] if e.get("cpu_count") else []) +
-                  [f"{e.get('platform')} ({', '.join(e.get('devices') or [])})", f"jax {e.get('jax')}"])
-        for e in environments)
+    machine = lambda e: ", ".join(  # noqa: E731
+        [e.get("cpu_model") or "CPU model not recorded"] + ([f"{e['cpu_count']} cores"] if e.get("cpu_count") else []) +
+        [f"{e.get('platform')} ({', '.join(e.get('devices') or [])})", f"jax {e.get('jax')}"])
+    machines = {name: " and ".join(sorted({machine(layout.read(r, layout.ENVIRONMENT)) for r in rs
+                                           if (r / layout.ENVIRONMENT).exists()}))
+                for name, rs in behind.items()}
+    machines = {name: m for name, m in machines.items() if m}
     commands = sorted({here(c, results_dir) for e in environments if (c := command(e))})
     total = sum(s for s in seconds if s)
     lines = [
@@ -213,7 +215,7 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dic
         "batches).",
         f"- **Protocol**: {protocol_line(configs, current, protocols)}",
         f"- **Commit**: {', '.join(f'{c} ({runs_count(n)})' for c, n in commits.items()) or 'not recorded'}.",
-        f"- **Machine**: {'; '.join(machines) or 'not recorded'}.",
+        f"- **Machine**: {varying(machines) if machines else 'not recorded'}.",
         "- **Wall time**: " + (f"{total / 3600:.1f} h over {len(seconds)} of {sum(map(len, behind.values()))} runs "
                                "(each run's last training session, timing.json)." if seconds else "not recorded."),
         "- **Regenerate**: " + ("; ".join(f"`{c}`" for c in commands) if commands else
