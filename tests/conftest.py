@@ -30,6 +30,11 @@ def pytest_configure(config):
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
+# How long a command a test starts may take before the test calls it hung: a guard, not a speed target (speed is
+# `python -m ablations.benchmark`'s). Generous, so that a machine shared with a training run or with other test
+# workers, where the tiny suite has taken over 15 minutes, does not fail a correct command.
+HANG_GUARD_S = 1800
+
 # A configuration small enough that every mistake trains, probes and plots in seconds.
 TINY = ["steps=4", "seeds=2", "train.warmup=1", "train.log_every=2", "train.eval_every=2", "train.ckpt_every=2",
         "train.batch_size=4", "train.seq_len=32", "train.eval_windows=8", "model.d_model=16", "model.n_heads=2",
@@ -42,7 +47,7 @@ def run_lab(*args, module="ablations.run", check=True, env=None):
     full_env.update({"XLA_FLAGS": USER_XLA_FLAGS} if USER_XLA_FLAGS else {})
     full_env.update({"WANDB_SILENT": "true", **(env or {})})
     result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
-                            env=full_env, timeout=900)
+                            env=full_env, timeout=HANG_GUARD_S)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
                              f"stderr:\n{result.stderr[-3000:]}")

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import HANG_GUARD_S
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adding-a-mistake.md"
@@ -104,7 +105,8 @@ def changed_files(original: Path, copy: Path, rel: str = "") -> set[str]:
 def run_in(copy: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
     env.update({"WANDB_SILENT": "true", "PYTHONPATH": os.pathsep.join([str(copy), env.get("PYTHONPATH", "")])})
-    result = subprocess.run([sys.executable, *args], cwd=copy, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run([sys.executable, *args], cwd=copy, capture_output=True, text=True, env=env,
+                            timeout=HANG_GUARD_S)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)}: exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n"
                              f"stderr:\n{result.stderr[-3000:]}")

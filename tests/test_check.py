@@ -15,6 +15,7 @@ from pathlib import Path
 import flax.linen as nn
 import numpy as np
 import pytest
+from conftest import HANG_GUARD_S
 
 from ablations import catalogue, check
 from ablations.audit import calibration, measurements
@@ -347,7 +348,7 @@ def compile_cache(tmp_path_factory):
 
 def run_check(*args, env=None):
     return subprocess.run([sys.executable, "-m", "ablations.check", *args], check=False, cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=HANG_GUARD_S)
 
 
 def table_rows(stdout: str) -> list[list[str]]:

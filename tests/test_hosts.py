@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_lab
+from conftest import HANG_GUARD_S, ROOT, TINY, run_lab
 
 from ablations.runner import hosts
 
@@ -39,7 +39,7 @@ def test_two_processes_train_one_run_and_only_process_0_writes_and_logs(tmp_path
     processes = [subprocess.Popen([sys.executable, "-m", "ablations.run", *joined, f"distributed.process_id={i}"],
                                   cwd=ROOT, env={**env, "WANDB_SILENT": "true"}, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for i in (0, 1)]
-    (out0, err0), (out1, err1) = (p.communicate(timeout=900) for p in processes)
+    (out0, err0), (out1, err1) = (p.communicate(timeout=HANG_GUARD_S) for p in processes)
     assert [p.returncode for p in processes] == [0, 0], err0[-2000:] + err1[-2000:]
     assert "padding_mask (exploratory): page claims" in out0 and "run directory" in out0
     assert "padding_mask" not in out1 and "run directory" not in out1  # process 1 trains and says nothing
@@ -74,17 +74,17 @@ def test_a_signal_to_one_process_stops_both_after_a_checkpoint_and_the_run_resum
 
     processes = start(free_port())
     metrics = tmp_path / "padding_mask"
-    deadline = time.time() + 300
+    deadline = time.time() + HANG_GUARD_S
     while not list(metrics.glob("*/correct/metrics.jsonl")) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(2)
     processes[1].send_signal(signal.SIGTERM)  # process 1 only
-    (_, err0), (_, err1) = (p.communicate(timeout=300) for p in processes)
+    (_, err0), (_, err1) = (p.communicate(timeout=HANG_GUARD_S) for p in processes)
     assert processes[0].returncode != 0 and processes[1].returncode != 0
     assert "by a signal to another process; checkpoint saved" in err0 and "Resume with the same command" in err0
     assert "by SIGTERM" in err1
     resumed = start(free_port())
-    outputs = [p.communicate(timeout=900) for p in resumed]
+    outputs = [p.communicate(timeout=HANG_GUARD_S) for p in resumed]
     assert [p.returncode for p in resumed] == [0, 0], outputs[0][1][-2000:]
     (run,) = metrics.iterdir()
     rows = [json.loads(line) for line in (run / "broken" / "metrics.jsonl").read_text().splitlines()]
