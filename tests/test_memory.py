@@ -64,3 +64,31 @@ def test_the_estimate_is_a_lower_bound_of_the_compiled_programs_memory():
         estimate = seeds * (memory.STATE_COPIES * memory.parameter_bytes(cfg)
                             + memory.activation_bytes(cfg, settings.batch_size, settings.seq_len, every_layer=True))
         assert estimate <= xla, (estimate, xla)
+
+
+def test_an_evaluation_of_many_members_runs_in_equal_groups_each_within_the_budget():
+    copy_task = dataclasses.replace(SMALL, d_model=64, n_heads=4, n_layers=2, max_len=32)
+    per_member = memory.activation_bytes(copy_task, 256, 32, every_layer=False)
+    assert memory.eval_group(copy_task, 256, 32, members=3) == 3  # a suite's seeds: all at once, as before
+    group = memory.eval_group(copy_task, 256, 32, members=96)  # 16 seeds x 6 learning rates
+    assert group < 96 and group * per_member <= memory.EVAL_GROUP_BYTES
+    assert memory.eval_group(copy_task, 256, 32, members=97) * per_member <= memory.EVAL_GROUP_BYTES
+    assert memory.eval_group(dataclasses.replace(copy_task, d_model=2**14), 256, 32, members=5) == 1
+
+
+def test_an_evaluation_in_groups_gives_each_member_the_loss_it_gets_all_at_once(monkeypatch):
+    import jax
+    import numpy as np
+
+    from ablations.runner.training import TrainSettings, init_state, make_eval
+    members, windows = 5, 8
+    params = init_state(SMALL, TrainSettings(steps=20, batch_size=2, seq_len=16, warmup=1), list(range(members)))["params"]
+    inputs = jax.random.randint(jax.random.key(0), (windows, 16), 0, SMALL.vocab_size)
+    targets = jax.random.randint(jax.random.key(1), (windows, 16), 0, SMALL.vocab_size)
+    together = make_eval(SMALL, members, windows, 16)(params, inputs, targets)
+    per_member = memory.activation_bytes(SMALL, windows, 16, every_layer=False)
+    monkeypatch.setattr(memory, "EVAL_GROUP_BYTES", 2 * per_member)  # groups of 2, 2 and a remainder of 1
+    assert memory.eval_group(SMALL, windows, 16, members) == 2
+    grouped = make_eval(SMALL, members, windows, 16)(params, inputs, targets)
+    assert grouped.shape == (members,) and len(set(np.asarray(together).tolist())) == members
+    np.testing.assert_allclose(grouped, together, rtol=1e-6)

@@ -32,7 +32,7 @@ class VariantTrainer:
         self.groups = layer_groups(seed_slice(self.initial["params"], 0))
         self.mesh = data_mesh(s.batch_size)
         self.chunk = make_train_chunk(model_cfg, s, self.groups, tokens.align, self.mesh)
-        self.evaluate = make_eval(model_cfg)
+        self.evaluate = make_eval(model_cfg, len(self.members), s.eval_windows, s.seq_len)
         self.val_inputs, self.val_targets = data_lib.eval_windows(tokens.val, s.eval_windows, s.seq_len, tokens.align)
         self.selection_windows = None if selection is None else data_lib.eval_windows(
             selection, s.eval_windows, s.seq_len, tokens.align)

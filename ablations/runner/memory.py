@@ -16,6 +16,7 @@ from model import GPT, GPTConfig
 
 FLOAT32 = 4  # bytes: parameters and optimizer state are float32 whatever model.dtype computes in
 STATE_COPIES = 4  # parameters, their gradients, and AdamW's two moments
+EVAL_GROUP_BYTES = 2**30  # an evaluation's activations held at once, whatever the number of members
 
 
 def machine_memory() -> int:
@@ -51,6 +52,15 @@ def activation_bytes(cfg: GPTConfig, batch: int, seq_len: int, every_layer: bool
     return itemsize * ((cfg.n_layers if every_layer else 1) * layer + 2 * tokens * cfg.vocab_size)
 
 
+def eval_group(cfg: GPTConfig, windows: int, seq_len: int, members: int) -> int:
+    """How many members (seeds x learning rates) an evaluation over `windows` runs at once: all of them while their
+    activations stay within EVAL_GROUP_BYTES, else equal groups that do (a 16-seed grid's 96 members held over
+    12 GiB at once on the copy task's validation windows)."""
+    per_member = activation_bytes(cfg, windows, seq_len, every_layer=False)
+    cap = max(1, EVAL_GROUP_BYTES // per_member)
+    return members if members <= cap else -(-members // -(-members // cap))
+
+
 def describe(cfg: GPTConfig) -> str:
     return (f"model.d_model={cfg.d_model}, model.n_layers={cfg.n_layers}, model.n_heads={cfg.n_heads}, "
             f"vocabulary {cfg.vocab_size:,}")
@@ -65,16 +75,19 @@ def refuse_beyond_machine(needed: int, parts: str, sizes: str) -> None:
 
 def check_training(models: dict[str, GPTConfig], batch_size: int, seq_len: int, eval_windows: int,
                    seeds: int) -> None:
-    """A pair trains its variants at once, each with all its seeds: parameters and optimizer state, and the larger
-    of a training step's activations and an evaluation's, for every seed of every variant."""
-    state = sum(STATE_COPIES * parameter_bytes(cfg) for cfg in models.values())
-    activations = sum(max(activation_bytes(cfg, batch_size, seq_len, every_layer=True),
-                          activation_bytes(cfg, eval_windows, seq_len, every_layer=False)) for cfg in models.values())
+    """A pair trains its variants at once, each with all its seeds (`seeds`: its members, seeds x learning rates):
+    parameters and optimizer state for every seed of every variant, and per variant the larger of a training step's
+    activations (every seed) and an evaluation's (one group of seeds at a time, `eval_group`)."""
+    state = seeds * sum(STATE_COPIES * parameter_bytes(cfg) for cfg in models.values())
+    activations = sum(max(seeds * activation_bytes(cfg, batch_size, seq_len, every_layer=True),
+                          eval_group(cfg, eval_windows, seq_len, seeds) *
+                          activation_bytes(cfg, eval_windows, seq_len, every_layer=False))
+                      for cfg in models.values())
     first = next(iter(models.values()))
     refuse_beyond_machine(
-        seeds * (state + activations),
-        f"{seeds} seeds x {len(models)} variants: parameters and AdamW state {seeds * state / 2**30:,.1f} GiB, "
-        f"activations {seeds * activations / 2**30:,.1f} GiB",
+        state + activations,
+        f"{seeds} seeds x {len(models)} variants: parameters and AdamW state {state / 2**30:,.1f} GiB, "
+        f"activations {activations / 2**30:,.1f} GiB",
         f"training at {describe(first)}, seeds={seeds}, train.batch_size={batch_size}, train.seq_len={seq_len}")
 
 

@@ -13,6 +13,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ablations.runner import memory
 from data import batch_key, sample_batch
 from model import GPT, GPTConfig, next_token_loss
 
@@ -202,11 +203,16 @@ def over_seeds(one_seed_step):
     return all_seeds_step
 
 
-def make_eval(cfg: GPTConfig):
-    """jit((params [S,...], inputs [N,T], targets [N,T]) -> validation cross-entropy [S])."""
+def make_eval(cfg: GPTConfig, members: int, windows: int, seq_len: int):
+    """jit((params [S,...], inputs [N,T], targets [N,T]) -> validation cross-entropy [S]): the S members at once,
+    or, where their activations would not fit memory.EVAL_GROUP_BYTES, in equal groups one after another."""
     model = GPT(cfg)
     one = lambda params, inputs, targets: next_token_loss(model.apply(params, inputs), targets)[1]
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+    group = memory.eval_group(cfg, windows, seq_len, members)
+    if group >= members:
+        return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+    return jax.jit(lambda params, inputs, targets: jax.lax.map(lambda p: one(p, inputs, targets), params,
+                                                               batch_size=group))
 
 
 def seed_slice(tree, index: int):
