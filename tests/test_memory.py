@@ -82,7 +82,8 @@ def test_an_evaluation_in_groups_gives_each_member_the_loss_it_gets_all_at_once(
 
     from ablations.runner.training import TrainSettings, init_state, make_eval
     members, windows = 5, 8
-    params = init_state(SMALL, TrainSettings(steps=20, batch_size=2, seq_len=16, warmup=1), list(range(members)))["params"]
+    settings = TrainSettings(steps=20, batch_size=2, seq_len=16, warmup=1)
+    params = init_state(SMALL, settings, list(range(members)))["params"]
     inputs = jax.random.randint(jax.random.key(0), (windows, 16), 0, SMALL.vocab_size)
     targets = jax.random.randint(jax.random.key(1), (windows, 16), 0, SMALL.vocab_size)
     together = make_eval(SMALL, members, windows, 16)(params, inputs, targets)

@@ -168,8 +168,9 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dic
     if not runs:
         return []
     behind = {name: runs_behind(run) for name, run in runs.items()}
-    environments = [layout.read(r, layout.ENVIRONMENT) for rs in behind.values() for r in rs
-                    if (r / layout.ENVIRONMENT).exists()]
+    recorded = {name: [layout.read(r, layout.ENVIRONMENT) for r in rs if (r / layout.ENVIRONMENT).exists()]
+                for name, rs in behind.items()}
+    environments = [e for es in recorded.values() for e in es]
     seconds = [layout.read(r, layout.TIMING).get("seconds") for rs in behind.values() for r in rs
                if (r / layout.TIMING).exists()]
     params = {}
@@ -188,10 +189,7 @@ def setup_lines(results_dir: Path, runs: dict[str, Path], configs: dict[str, dic
     machine = lambda e: ", ".join(  # noqa: E731
         [e.get("cpu_model") or "CPU model not recorded"] + ([f"{e['cpu_count']} cores"] if e.get("cpu_count") else []) +
         [f"{e.get('platform')} ({', '.join(e.get('devices') or [])})", f"jax {e.get('jax')}"])
-    machines = {name: " and ".join(sorted({machine(layout.read(r, layout.ENVIRONMENT)) for r in rs
-                                           if (r / layout.ENVIRONMENT).exists()}))
-                for name, rs in behind.items()}
-    machines = {name: m for name, m in machines.items() if m}
+    machines = {name: " and ".join(sorted({machine(e) for e in es})) for name, es in recorded.items() if es}
     commands = sorted({here(c, results_dir) for e in environments if (c := command(e))})
     total = sum(s for s in seconds if s)
     lines = [

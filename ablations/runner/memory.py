@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 
 import jax
@@ -54,11 +55,10 @@ def activation_bytes(cfg: GPTConfig, batch: int, seq_len: int, every_layer: bool
 
 def eval_group(cfg: GPTConfig, windows: int, seq_len: int, members: int) -> int:
     """How many members (seeds x learning rates) an evaluation over `windows` runs at once: all of them while their
-    activations stay within EVAL_GROUP_BYTES, else equal groups that do (a 16-seed grid's 96 members held over
-    12 GiB at once on the copy task's validation windows)."""
-    per_member = activation_bytes(cfg, windows, seq_len, every_layer=False)
-    cap = max(1, EVAL_GROUP_BYTES // per_member)
-    return members if members <= cap else -(-members // -(-members // cap))
+    activations stay within EVAL_GROUP_BYTES, else the fewest equal groups that do (all 96 members of a 16-seed grid
+    at once would hold over 12 GiB on the copy task's validation windows)."""
+    cap = max(1, EVAL_GROUP_BYTES // activation_bytes(cfg, windows, seq_len, every_layer=False))
+    return math.ceil(members / math.ceil(members / cap))
 
 
 def describe(cfg: GPTConfig) -> str:
