@@ -31,19 +31,22 @@ def verdict_of(spec, outcomes):
 
 def test_each_page_claim_and_each_finding_is_a_row_and_a_disagreement_says_why_or_unexplained():
     post_norm, norm_axis = catalogue.lookup("post_norm"), catalogue.lookup("norm_wrong_axis")
-    explained = dataclasses.replace(post_norm, literature=(
-        dataclasses.replace(post_norm.literature[0], explained="measured: the study x"),))
+    unexplained = dataclasses.replace(post_norm, literature=(
+        dataclasses.replace(post_norm.literature[0], explained=""),))
     verdicts = {"post_norm": verdict_of(post_norm, ["opposite"]),
                 "norm_wrong_axis": verdict_of(norm_axis, ["holds", "reproduced", "reproduced"])}
     configs = {name: {"mistake": name} for name in verdicts}
-    rows = [line for line in literature_section([post_norm, norm_axis], verdicts, configs, {})
+    rows = [line for line in literature_section([unexplained, norm_axis], verdicts, configs, {})
             if line.startswith("| 1 ") or line.startswith("| 5 ")]
     assert len(rows) == 1  # norm_wrong_axis: lab claims only, and no source bears on them
     assert "Xiong et al. 2020" in rows[0] and "| disagrees | unexplained |" in rows[0]
     assert "(exploratory)" in rows[0]
-    (row,) = [line for line in literature_section([explained], {"post_norm": verdicts["post_norm"]}, configs, {})
+    (row,) = [line for line in literature_section([post_norm], {"post_norm": verdicts["post_norm"]}, configs, {})
               if line.startswith("| 1 ")]
-    assert row.endswith("| disagrees | measured: the study x |")
+    assert post_norm.literature[0].explained and row.endswith(f"| disagrees | {post_norm.literature[0].explained} |")
+    reproduced = {"post_norm": verdict_of(post_norm, ["reproduced"])}
+    (agreeing,) = [line for line in literature_section([post_norm], reproduced, configs, {}) if line.startswith("| 1 ")]
+    assert agreeing.endswith("| agrees |  |")  # an explanation shows only where the lab disagrees
     no_final_norm = catalogue.lookup("no_final_norm")
     (page_row,) = [line for line in literature_section([no_final_norm], {"no_final_norm": verdict_of(
         no_final_norm, ["inconclusive"])}, {"no_final_norm": {"mistake": "no_final_norm"}}, {})
